@@ -1,0 +1,129 @@
+"""The `clbench` command line: run experiments and list what can be run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from clbench.errors import UsageError
+
+DEFAULT_STREAM = "fashionmnist_mnist"
+DEFAULT_STRATEGY = "nanoadam"
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see: clbench {self.prog.split()[-1]} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="clbench", description="Continual-learning benchmark for optimizers.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run one experiment and write its record")
+    run.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
+    run.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"strategy name (default {DEFAULT_STRATEGY})")
+    run.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"backbone name (default {DEFAULT_BACKBONE})")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
+    run.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
+    run.add_argument("--results", type=Path, default=Path("results/runs"), help="where the run record goes")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a hyperparameter, e.g. --set lr=1e-3,2e-3 --set epochs=2")
+    run.add_argument("--smoke", action="store_true", help="tiny subsets, one epoch: checks the pipeline")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    listing = commands.add_parser("list", help="list streams, strategies or backbones")
+    listing.add_argument("what", choices=("streams", "strategies", "backbones"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"clbench: error: {exc}", file=sys.stderr)
+        return UsageError.exit_code
+    except KeyboardInterrupt:
+        print("clbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
+    from clbench.config import resolve_config
+    from clbench.datasets import DataSource
+    from clbench.engine import RunRequest, run_experiment
+    from clbench.records import save_record
+    from clbench.registry import get_backbone, get_strategy, get_stream
+    from clbench.report import format_run
+
+    stream = get_stream(args.stream)
+    strategy = get_strategy(args.strategy)
+    get_backbone(args.backbone)
+    config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke)
+    device = _resolve_device(args.device)
+    _check_writable(args.results)
+
+    import torch
+
+    torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
+    request = RunRequest(stream, strategy, args.backbone, args.seed, config, device,
+                         DataSource(args.data_root, download=not args.no_download))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
+        record = run_experiment(request, progress=not args.no_progress)
+    path = save_record(args.results, record)
+    print(format_run(record))
+    print(f"record: {path}")
+    if record["status"] != "completed":
+        print(f"clbench: run {record['status']}: {record['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _list(args) -> int:
+    from clbench import registry
+
+    table = {"streams": registry.streams, "strategies": registry.strategies, "backbones": registry.backbones}
+    items = table[args.what]()
+    width = max(len(name) for name in items)
+    for name, item in sorted(items.items()):
+        print(f"{name:<{width}}  {item.description}")
+    return 0
+
+
+def _resolve_device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    return choice
+
+
+def _check_writable(results: Path) -> None:
+    """Fail before the run, not after it, when the record could not be written."""
+    import os
+
+    existing = next((p for p in [results, *results.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise UsageError(f"cannot write records into {results}: {existing} is not a writable directory; "
+                         "pass --results DIR")
+
+
+_COMMANDS = {"run": _run, "list": _list}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Resolving a run's configuration: defaults of the engine, stream and strategy, then --set."""
+
+from __future__ import annotations
+
+import math
+
+from clbench.errors import UsageError
+from clbench.registry import closest
+from clbench.strategy import Strategy
+from clbench.streams import StreamSpec
+
+RUN_DEFAULTS = {
+    "epochs": 3,
+    "batch_size": 64,
+    "eval_batch_size": 256,
+}
+
+# --smoke: the same pipeline on tiny subsets for one epoch.
+SMOKE_OVERRIDES = {"epochs": 1, "train_per_class": 6, "test_per_class": 4, "image_size": 32}
+
+# Keys whose value may be given per task ("1e-3,2e-3"); they resolve to a list with one entry per task.
+PER_TASK_KEYS = ("lr",)
+
+# Integer settings that must be at least 1.
+_POSITIVE_INTS = ("epochs", "batch_size", "eval_batch_size", "image_size", "train_per_class", "test_per_class")
+
+
+def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str], smoke: bool = False) -> dict:
+    """Every hyperparameter of the run, typed and validated. Raises UsageError on a bad --set."""
+    config = {**RUN_DEFAULTS, **stream.defaults()}
+    clash = set(config) & set(strategy.defaults)
+    if clash:
+        raise RuntimeError(f"strategy {strategy.name!r} redefines run settings {sorted(clash)}")
+    config.update(strategy.defaults)
+    if smoke:
+        config.update(SMOKE_OVERRIDES)
+    num_tasks = len(stream.tasks)
+
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep:
+            raise UsageError(f"--set {assignment!r} is not key=value; e.g. --set epochs=2")
+        if key not in config:
+            raise UsageError(f"unknown --set key {key!r}; {closest(key, config)}")
+        config[key] = _parse(key, text.strip(), config[key], num_tasks)
+
+    for key in PER_TASK_KEYS:
+        if key in config and not isinstance(config[key], list):
+            config[key] = [config[key]] * num_tasks
+        if key in config and len(config[key]) != num_tasks:
+            raise UsageError(f"{key} has {len(config[key])} values for {num_tasks} tasks; set one per task with --set")
+    for key in _POSITIVE_INTS:
+        if config[key] < 1:
+            raise UsageError(f"--set {key}={config[key]} is out of range; it must be at least 1")
+    return config
+
+
+def _parse(key: str, text: str, default, num_tasks: int):
+    if key in PER_TASK_KEYS:
+        values = [_parse_scalar(key, part.strip(), float) for part in text.split(",")]
+        if len(values) not in (1, num_tasks):
+            raise UsageError(f"--set {key}={text} gives {len(values)} values; give 1 or one per task ({num_tasks})")
+        if any(v <= 0 for v in values):
+            raise UsageError(f"--set {key}={text} must be positive")
+        return values if len(values) > 1 else values[0]
+    return _parse_scalar(key, text, type(default))
+
+
+def _parse_scalar(key: str, text: str, kind: type):
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+    else:
+        try:
+            value = kind(text)
+        except ValueError:
+            pass
+        else:
+            if kind is not float or math.isfinite(value):
+                return value
+    raise UsageError(f"--set {key}={text!r} is not a valid {kind.__name__}")

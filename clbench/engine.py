@@ -1,0 +1,176 @@
+"""Running one experiment: a stream of tasks through an Avalanche strategy, measured after each task."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from avalanche.benchmarks import tensors_benchmark
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.training.determinism.rng_manager import RNGManager
+from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
+from avalanche.training.templates import SupervisedTemplate
+from tqdm.auto import tqdm
+
+from clbench import metrics
+from clbench.backbones import create_backbone
+from clbench.datasets import DataSource
+from clbench.errors import Diverged, UsageError
+from clbench.model import TaskHeadsModel
+from clbench.optim.state import optimizer_state_bytes
+from clbench.records import SCHEMA_VERSION, environment
+from clbench.strategy import Strategy
+from clbench.streams import StreamSpec, load_stream
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    stream: StreamSpec
+    strategy: Strategy
+    backbone: str
+    seed: int
+    config: dict
+    device: str
+    source: DataSource
+
+
+class TaskIncrementalTemplate(SupervisedTemplate):
+    """Avalanche's supervised template with a fresh optimizer per task, built by the strategy plugin
+    from the backbone and that task's head, with that task's learning rate."""
+
+    def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, **kwargs):
+        self._clbench_strategy = clbench_strategy
+        self._clbench_config = clbench_config
+        model = kwargs["model"]
+        first_optimizer = self._optimizer_for(model, 0)
+        super().__init__(optimizer=first_optimizer, **kwargs)
+
+    def _optimizer_for(self, model: TaskHeadsModel, task: int):
+        try:
+            return self._clbench_strategy.make_optimizer(
+                model.backbone, model.heads[task], self._clbench_config["lr"][task], self._clbench_config
+            )
+        except ValueError as exc:
+            raise UsageError(f"strategy {self._clbench_strategy.name}: {exc}; fix it with --set") from None
+
+    def check_model_and_optimizer(self, **kwargs):
+        self.model = self.model_adaptation()
+        self.optimizer = self._optimizer_for(self.model, self.experience.current_experience)
+
+
+class DivergenceCheck(SupervisedPlugin):
+    """Stops training at the first non-finite loss."""
+
+    def after_backward(self, strategy, **kwargs):
+        loss = strategy.loss.detach()
+        if not torch.isfinite(loss):
+            raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations, float(loss))
+
+
+class ProgressBar(SupervisedPlugin):
+    """One tqdm bar per training epoch, showing the running loss."""
+
+    def __init__(self, enabled: bool):
+        super().__init__()
+        self.enabled = enabled
+        self.bar = None
+
+    def before_training_epoch(self, strategy, **kwargs):
+        task = strategy.experience.current_experience
+        self.bar = tqdm(total=len(strategy.dataloader), desc=f"task {task} epoch {strategy.clock.train_exp_epochs}",
+                        leave=False, disable=not self.enabled)
+
+    def after_training_iteration(self, strategy, **kwargs):
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{float(strategy.loss):.3f}")
+
+    def after_training_epoch(self, strategy, **kwargs):
+        self.bar.close()
+
+
+def run_experiment(request: RunRequest, progress: bool = True) -> dict:
+    """Train on each task in turn and evaluate every task before the first and after each one.
+
+    Returns the run record. A non-finite loss ends the run with status "diverged" and the
+    accuracy matrix so far; any other error propagates.
+    """
+    start = time.perf_counter()
+    config = request.config
+    RNGManager.set_random_seeds(request.seed)
+
+    backbone, data_config = create_backbone(request.backbone)
+    tasks = load_stream(request.stream, config, request.source, data_config["mean"], data_config["std"])
+    model = TaskHeadsModel(backbone, [t.num_classes for t in tasks])
+    pretrained = {name: p.detach().clone() for name, p in model.backbone.named_parameters()}
+
+    benchmark = tensors_benchmark(
+        train_tensors=[(t.train_x, t.train_y) for t in tasks],
+        test_tensors=[(t.test_x, t.test_y) for t in tasks],
+        task_labels=list(range(len(tasks))),
+        complete_test_set_only=False,
+    )
+    cl_strategy = TaskIncrementalTemplate(
+        clbench_strategy=request.strategy,
+        clbench_config=config,
+        model=model,
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=config["batch_size"],
+        train_epochs=config["epochs"],
+        eval_mb_size=config["eval_batch_size"],
+        device=request.device,
+        plugins=[DivergenceCheck(), ProgressBar(progress), *request.strategy.make_plugins(config)],
+        evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
+    )
+
+    def evaluate() -> list[float]:
+        results = cl_strategy.eval(benchmark.test_stream)
+        return [100.0 * results[f"Top1_Acc_Exp/eval_phase/test_stream/Task{j:03d}/Exp{j:03d}"]
+                for j in range(len(tasks))]
+
+    status, error, divergence = "completed", None, None
+    baseline = evaluate()
+    matrix: list[list[float]] = []
+    state_bytes = []
+    task_times = []
+    for experience in tqdm(benchmark.train_stream, desc=request.strategy.name, disable=not progress):
+        task_start = time.perf_counter()
+        try:
+            cl_strategy.train(experience)
+        except Diverged as exc:
+            status, error, divergence = "diverged", str(exc), {"task": exc.task, "step": exc.step}
+            break
+        except UsageError:
+            raise
+        except Exception as exc:  # a crash in training is part of the result, recorded as "failed"
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            break
+        state_bytes.append(optimizer_state_bytes(cl_strategy.optimizer))
+        matrix.append(evaluate())
+        task_times.append(time.perf_counter() - task_start)
+
+    drift = metrics.backbone_drift(pretrained, dict(model.backbone.named_parameters()))
+    run_metrics = dict.fromkeys(("acc", "bwt", "fwt", "forgetting", "plasticity"))
+    if status == "completed":
+        run_metrics = metrics.stream_metrics(matrix, baseline)
+    run_metrics.update(drift_l2=drift["l2"], fraction_changed=drift["fraction_changed"])
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "stream": request.stream.name,
+        "strategy": request.strategy.name,
+        "backbone": request.backbone,
+        "seed": request.seed,
+        "status": status,
+        "error": error,
+        "divergence": divergence,
+        "tasks": [t.name for t in tasks],
+        "accuracy_matrix": matrix,
+        "baseline_accuracy": baseline,
+        "metrics": run_metrics,
+        "drift_per_layer_l2": drift["per_layer_l2"],
+        "optimizer_state_bytes": state_bytes,
+        "config": config,
+        "env": environment(request.device),
+        "timing": {"wall_s": time.perf_counter() - start, "task_s": task_times},
+    }

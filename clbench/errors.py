@@ -1,0 +1,16 @@
+"""Errors that reach the user as one line and an exit code, never as a traceback."""
+
+
+class UsageError(Exception):
+    """Bad input the user can fix: unknown names, bad --set values, missing data. Exit code 2."""
+
+    exit_code = 2
+
+
+class Diverged(Exception):
+    """Training produced a non-finite loss; the run stops with status "diverged"."""
+
+    def __init__(self, task: int, step: int, loss: float):
+        super().__init__(f"non-finite loss {loss} at task {task}, step {step}")
+        self.task = task
+        self.step = step

@@ -1,0 +1,28 @@
+"""The strategy plugin contract: what a file in strategies/ (or a user's plugin folder) defines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+from torch.optim import Optimizer
+
+# make_optimizer(backbone, head, lr, config) -> a fresh optimizer for one task.
+OptimizerFactory = Callable[[nn.Module, nn.Module, float, dict], Optimizer]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named optimizer with default hyperparameters, plus optional Avalanche plugins.
+
+    `defaults` are the strategy's hyperparameters; every key can be overridden with --set.
+    "lr" is per task: a number for all tasks, or one per task. A fresh optimizer is built for
+    every task from the backbone and that task's head only, so earlier heads stay untouched.
+    """
+
+    name: str
+    description: str
+    defaults: dict
+    make_optimizer: OptimizerFactory
+    make_plugins: Callable[[dict], list] = field(default=lambda config: [])

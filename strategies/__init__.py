@@ -1,0 +1,1 @@
+"""Built-in strategy plugins: each module defines STRATEGY = clbench.strategy.Strategy(...)."""

@@ -1,0 +1,1 @@
+"""Built-in stream definitions: each module defines STREAM = clbench.streams.StreamSpec(...)."""
