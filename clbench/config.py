@@ -13,6 +13,8 @@ RUN_DEFAULTS = {
     "epochs": 3,
     "batch_size": 64,
     "eval_batch_size": 256,
+    # Keep BatchNorm running statistics at their pretrained values while training (default: update them).
+    "freeze_norm_stats": False,
 }
 
 # --smoke: the same pipeline on tiny subsets for one epoch.

@@ -18,6 +18,7 @@ from clbench.backbones import create_backbone
 from clbench.datasets import DataSource
 from clbench.errors import Diverged, UsageError
 from clbench.model import TaskHeadsModel
+from clbench.optim.param_groups import NORM_LAYERS
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, environment
 from clbench.strategy import Strategy
@@ -66,6 +67,16 @@ class DivergenceCheck(SupervisedPlugin):
         loss = strategy.loss.detach()
         if not torch.isfinite(loss):
             raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations, float(loss))
+
+
+class FreezeNormStatistics(SupervisedPlugin):
+    """Keeps normalisation layers' running statistics at their pretrained values during training,
+    so that only the optimizer, not the data's statistics, moves the backbone."""
+
+    def before_training_epoch(self, strategy, **kwargs):
+        for module in strategy.model.backbone.modules():
+            if isinstance(module, NORM_LAYERS):
+                module.eval()
 
 
 class ProgressBar(SupervisedPlugin):
@@ -119,7 +130,12 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         train_epochs=config["epochs"],
         eval_mb_size=config["eval_batch_size"],
         device=request.device,
-        plugins=[DivergenceCheck(), ProgressBar(progress), *request.strategy.make_plugins(config)],
+        plugins=[
+            DivergenceCheck(),
+            ProgressBar(progress),
+            *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),
+            *request.strategy.make_plugins(config),
+        ],
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -30,8 +31,19 @@ def record_path(results_dir: Path, record: dict) -> Path:
 
 def save_record(results_dir: Path, record: dict) -> Path:
     path = record_path(results_dir, record)
-    write_text_atomically(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
+    write_text_atomically(path, json.dumps(finite_or_none(record), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def finite_or_none(value):
+    """JSON has no NaN or infinity: a diverged run's non-finite numbers are recorded as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
 
 
 def environment(device: str) -> dict:

