@@ -103,8 +103,9 @@ class ProgressBar(SupervisedPlugin):
 def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     """Train on each task in turn and evaluate every task before the first and after each one.
 
-    Returns the run record. A non-finite loss ends the run with status "diverged" and the
-    accuracy matrix so far; any other error propagates.
+    Returns the run record. A non-finite loss ends the run with status "diverged", an error while
+    training with status "failed", both with the accuracy matrix so far. Bad input (UsageError)
+    propagates: it is the user's to fix, not a result.
     """
     start = time.perf_counter()
     config = request.config

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from clbench.config import resolve_config
+from clbench.datasets import DataSource
+from clbench.engine import RunRequest, run_experiment
+from clbench.registry import get_stream
+from clbench.strategy import Strategy
+
+
+class BrokenSGD(torch.optim.SGD):
+    def step(self, closure=None):
+        raise RuntimeError("kernel exploded")
+
+
+def broken_strategy():
+    return Strategy(
+        name="broken",
+        description="fails in its first step",
+        defaults={"lr": 0.1},
+        make_optimizer=lambda backbone, head, lr, config: BrokenSGD(list(backbone.parameters()), lr=lr),
+    )
+
+
+def test_a_crash_while_training_is_recorded_as_failed():
+    stream = get_stream("fashionmnist_mnist")
+    strategy = broken_strategy()
+    config = resolve_config(stream, strategy, [], smoke=True)
+    record = run_experiment(RunRequest(stream, strategy, "efficientnet_lite0", 0, config, "cpu", DataSource()),
+                            progress=False)
+    assert record["status"] == "failed"
+    assert record["error"] == "RuntimeError: kernel exploded"
+    assert record["accuracy_matrix"] == [] and len(record["baseline_accuracy"]) == 2
+    assert record["metrics"]["acc"] is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_smoke_run_on_gpu_completes():
+    stream = get_stream("fashionmnist_mnist")
+    from clbench.registry import get_strategy
+
+    strategy = get_strategy("nanoadam")
+    config = resolve_config(stream, strategy, [], smoke=True)
+    record = run_experiment(RunRequest(stream, strategy, "efficientnet_lite0", 0, config, "cuda", DataSource()),
+                            progress=False)
+    assert record["status"] == "completed" and record["env"]["device"] == "cuda"
