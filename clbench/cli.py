@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -121,8 +122,6 @@ def _resolve_device(choice: str) -> str:
 
 def _check_writable(results: Path) -> None:
     """Fail before the run, not after it, when the record could not be written."""
-    import os
-
     existing = next((p for p in [results, *results.parents] if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise UsageError(f"cannot write records into {results}: {existing} is not a writable directory; "

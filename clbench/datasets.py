@@ -87,8 +87,9 @@ def load_fashion_mnist(source: DataSource) -> ImageSplits:
         if hashlib.md5(data).hexdigest() != md5:
             raise UsageError(f"checksum mismatch in {_idx_path(found, name)}: the file is not Fashion-MNIST's; "
                              "delete it or point --data-root elsewhere")
-        if found != raw or not (raw / name).exists():
-            write_bytes_atomically(raw / name, data)
+        copy = raw / name  # torchvision reads the decompressed files from its own root
+        if found != raw and (not copy.exists() or copy.read_bytes() != data):
+            write_bytes_atomically(copy, data)
 
     train = FashionMNIST(torchvision_root, train=True)
     test = FashionMNIST(torchvision_root, train=False)
