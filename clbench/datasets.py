@@ -140,7 +140,7 @@ def _idx_path(directory: Path, name: str) -> Path:
 
 
 def _has_idx_files(directory: Path, names) -> bool:
-    return all((directory / n).exists() or (directory / f"{n}.gz").exists() for n in names)
+    return all(_idx_path(directory, n).exists() for n in names)
 
 
 def _read_idx(directory: Path, name: str) -> bytes:

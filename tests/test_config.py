@@ -54,6 +54,6 @@ def test_smoke_overrides_then_set(stream, nanoadam):
     ],
 )
 def test_bad_set_values_name_the_problem(stream, nanoadam, assignment, message):
-    with pytest.raises(UsageError, match=None) as info:
+    with pytest.raises(UsageError) as info:
         resolve_config(stream, nanoadam, [assignment])
     assert message in str(info.value)

@@ -12,6 +12,8 @@ default) are trained with dense AdamW.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.optim import Optimizer
 
@@ -50,7 +52,7 @@ class NanoAdam(Optimizer):
     def select(weight: torch.Tensor, density: float) -> torch.Tensor:
         """Flat indices of the k = ceil(density * numel) smallest |w|, sorted."""
         flat = weight.detach().reshape(-1)
-        k = max(1, int(torch.ceil(torch.tensor(density * flat.numel())).item()))
+        k = max(1, math.ceil(density * flat.numel()))
         return torch.topk(flat.abs(), k, largest=False, sorted=False).indices.sort().values
 
     @torch.no_grad()
