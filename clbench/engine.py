@@ -11,6 +11,7 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.determinism.rng_manager import RNGManager
 from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
+from torch.nn.modules.batchnorm import _NormBase
 from tqdm.auto import tqdm
 
 from clbench import metrics
@@ -18,7 +19,6 @@ from clbench.backbones import create_backbone
 from clbench.datasets import DataSource
 from clbench.errors import Diverged, UsageError
 from clbench.model import TaskHeadsModel
-from clbench.optim.param_groups import NORM_LAYERS
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, environment
 from clbench.strategy import Strategy
@@ -75,7 +75,7 @@ class FreezeNormStatistics(SupervisedPlugin):
 
     def before_training_epoch(self, strategy, **kwargs):
         for module in strategy.model.backbone.modules():
-            if isinstance(module, NORM_LAYERS):
+            if isinstance(module, _NormBase):
                 module.eval()
 
 

@@ -1,12 +1,28 @@
+import copy
+import math
+
 import pytest
 import torch
 
 from clbench.optim import NanoAdam
-from clbench.optim.param_groups import split_masked_dense
+from clbench.optim.nanoadam import scheduled_density
+from clbench.optim.param_groups import masked_param_groups, split_masked_dense
+from clbench.optim.state import optimizer_state_bytes
+
+
+def bottom_k_per_chunk(weight, density, chunk_size, largest=False):
+    """Flat indices of ceil(density * len) smallest (or largest) |w| of each chunk, by plain sorting."""
+    flat = weight.detach().abs().reshape(-1)
+    chosen = []
+    for start in range(0, flat.numel(), chunk_size):
+        chunk = flat[start:start + chunk_size]
+        order = torch.argsort(chunk, descending=largest)
+        chosen.append(order[:math.ceil(density * chunk.numel())] + start)
+    return torch.cat(chosen).sort().values
 
 
 def reference_masked_adam(weight, grads, index, lr, betas, eps, weight_decay=0.0):
-    """Plain Adam with bias correction on the entries `index` of a flat copy of `weight`."""
+    """Plain Adam with bias correction and decoupled weight decay on the entries `index` of `weight`."""
     w = weight.detach().clone().reshape(-1)
     m = torch.zeros(len(index))
     v = torch.zeros(len(index))
@@ -29,40 +45,180 @@ def run(optimizer, param, grads):
 @pytest.fixture
 def weight():
     torch.manual_seed(0)
-    return torch.nn.Parameter(torch.randn(8, 16))
+    return torch.nn.Parameter(torch.randn(10, 25))  # 250 entries: chunks of 64 leave a tail of 58
 
 
-def test_equals_masked_adam_on_the_selected_entries(weight):
+def test_equals_masked_adam_on_the_bottom_k_of_each_chunk(weight):
     grads = [torch.randn_like(weight) for _ in range(5)]
-    index = torch.argsort(weight.detach().abs().reshape(-1))[:13]  # ceil(0.1 * 128) = 13
-    expected = reference_masked_adam(weight, grads, index, lr=0.01, betas=(0.9, 0.999), eps=1e-8,
-                                     weight_decay=0.1)
-    optimizer = NanoAdam([weight], lr=0.01, density=0.1, mask_interval=1000, weight_decay=0.1)
+    index = bottom_k_per_chunk(weight, 0.1, 64)
+    expected = reference_masked_adam(weight, grads, index, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    optimizer = NanoAdam([weight], lr=0.01, density=0.1, chunk_size=64, mask_interval=1000, weight_decay=0.1,
+                         state_dtype=torch.float32)
     run(optimizer, weight, grads)
     torch.testing.assert_close(weight.detach(), expected)
 
 
-def test_only_the_smallest_weights_change(weight):
+def test_bf16_moments_stay_close_to_fp32_adam(weight):
+    grads = [torch.randn_like(weight) for _ in range(5)]
+    expected = reference_masked_adam(weight, grads, bottom_k_per_chunk(weight, 0.1, 64), 0.01, (0.9, 0.999), 1e-8)
+    optimizer = NanoAdam([weight], lr=0.01, density=0.1, chunk_size=64, mask_interval=1000)
+    run(optimizer, weight, grads)
+    assert optimizer.state[weight]["exp_avg"].dtype == torch.bfloat16
+    torch.testing.assert_close(weight.detach(), expected, rtol=0, atol=1e-3)
+
+
+def test_only_the_bottom_k_of_each_chunk_changes(weight):
     before = weight.detach().clone()
-    optimizer = NanoAdam([weight], lr=0.1, density=0.25, mask_interval=1000)
+    optimizer = NanoAdam([weight], lr=0.1, density=0.2, chunk_size=64, mask_interval=1000)
     run(optimizer, weight, [torch.randn_like(weight) for _ in range(3)])
-    changed = (weight.detach() != before).reshape(-1)
-    smallest = torch.zeros_like(changed)
-    smallest[torch.argsort(before.abs().reshape(-1))[:32]] = True
-    assert changed.sum() == 32
-    assert torch.equal(changed, smallest)
+    changed = torch.nonzero((weight.detach() != before).reshape(-1)).squeeze(1)
+    assert torch.equal(changed, bottom_k_per_chunk(before, 0.2, 64))  # 3 chunks x 13 + tail of 58 x 12
 
 
 def test_mask_is_refreshed_every_interval_from_the_current_weights(weight):
-    optimizer = NanoAdam([weight], lr=0.5, density=0.1, mask_interval=2)
+    optimizer = NanoAdam([weight], lr=0.5, density=0.1, chunk_size=0, mask_interval=2)
     run(optimizer, weight, [torch.randn_like(weight) for _ in range(2)])
     first_mask = optimizer.state[weight]["index"].clone()
     current = weight.detach().clone()
     run(optimizer, weight, [torch.randn_like(weight)])
     state = optimizer.state[weight]
-    assert torch.equal(state["index"], torch.argsort(current.abs().reshape(-1))[:13].sort().values)
+    assert torch.equal(state["index"].long(), bottom_k_per_chunk(current, 0.1, 250))
     assert not torch.equal(state["index"], first_mask)  # large steps moved weights out of the bottom-k
-    assert state["step"] == 1  # moments restarted with the new mask
+    assert state["step"] == 1  # "reset": moments restarted with the new mask
+
+
+def test_keep_carries_moments_of_entries_that_stay_selected(weight):
+    grads = [torch.randn_like(weight) for _ in range(4)]
+    index = bottom_k_per_chunk(weight, 0.1, 250)
+    # A tiny lr keeps the bottom-k unchanged, so refreshing every step must not disturb "keep".
+    expected = reference_masked_adam(weight, grads, index, lr=1e-7, betas=(0.9, 0.999), eps=1e-8)
+    kept = NanoAdam([weight], lr=1e-7, density=0.1, chunk_size=0, mask_interval=1, on_mask_change="keep",
+                    state_dtype=torch.float32)
+    run(kept, weight, grads)
+    assert kept.state[weight]["step"] == 4 and kept.state[weight]["mask_refreshes"] == 4
+    torch.testing.assert_close(weight.detach(), expected, rtol=0, atol=1e-12)
+
+
+def test_keep_zeroes_moments_of_newly_selected_entries():
+    weight = torch.nn.Parameter(torch.tensor([0.1, 0.2, 5.0, 6.0]))
+    optimizer = NanoAdam([weight], lr=0.0, density=0.5, chunk_size=0, mask_interval=1, on_mask_change="keep",
+                         state_dtype=torch.float32)
+    run(optimizer, weight, [torch.ones(4)])
+    with torch.no_grad():
+        weight.copy_(torch.tensor([0.1, 7.0, 0.3, 6.0]))  # entry 1 leaves the mask, entry 2 enters it
+    run(optimizer, weight, [torch.ones(4)])
+    state = optimizer.state[weight]
+    assert state["index"].tolist() == [0, 2]
+    torch.testing.assert_close(state["exp_avg"], torch.tensor([0.1 * 0.9 + 0.1, 0.1]))
+
+
+@pytest.mark.parametrize("criterion", ["large", "large_gradient"])
+def test_other_mask_criteria_select_the_top_k(weight, criterion):
+    grad = torch.randn_like(weight)
+    optimizer = NanoAdam([weight], density=0.1, chunk_size=64, criterion=criterion)
+    scores = weight if criterion == "large" else grad
+    expected = bottom_k_per_chunk(scores, 0.1, 64, largest=True)
+    run(optimizer, weight, [grad])
+    assert torch.equal(optimizer.mask_index(weight), expected)
+
+
+def test_random_mask_is_reproducible_and_not_the_small_weights(weight):
+    masks = []
+    for _ in range(2):
+        param = torch.nn.Parameter(weight.detach().clone())
+        optimizer = NanoAdam([param], density=0.2, chunk_size=64, criterion="random", seed=3)
+        run(optimizer, param, [torch.ones_like(param)])
+        masks.append(optimizer.mask_index(param))
+    assert torch.equal(masks[0], masks[1])
+    assert masks[0].numel() == bottom_k_per_chunk(weight, 0.2, 64).numel()
+    assert not torch.equal(masks[0], bottom_k_per_chunk(weight, 0.2, 64))
+
+
+@pytest.mark.parametrize(
+    "schedule, step, expected",
+    [("constant", 7, 0.1), ("linear", 0, 0.1), ("linear", 5, 0.07), ("linear", 9, 0.07), ("linear", 10, 0.04),
+     ("linear", 50, 0.04), ("cosine", 10, 0.04), ("cosine", 5, 0.04 + 0.06 * 0.5 * (1 + math.cos(math.pi / 2)))],
+)
+def test_density_schedule_is_stepped_every_interval(schedule, step, expected):
+    group = dict(density=0.1, density_end=0.04, density_schedule=schedule, density_interval=5, total_steps=10)
+    assert scheduled_density(group, step) == pytest.approx(expected)
+
+
+def test_a_change_of_k_refreshes_the_mask(weight):
+    optimizer = NanoAdam([weight], density=0.2, density_end=0.1, density_schedule="linear", density_interval=2,
+                         total_steps=4, chunk_size=0, mask_interval=1000)
+    sizes = []
+    for _ in range(5):
+        run(optimizer, weight, [torch.randn_like(weight)])
+        sizes.append(optimizer.state[weight]["index"].numel())
+    assert sizes == [50, 50, 38, 38, 25]  # ceil(250 * density) for density 0.2, 0.15, 0.1
+    assert optimizer.state[weight]["mask_refreshes"] == 3
+
+
+def test_excluded_layers_are_trained_densely():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential()
+    model.add_module("conv", torch.nn.Conv2d(3, 8, 3))
+    model.add_module("norm", torch.nn.BatchNorm2d(8))
+    model.add_module("proj", torch.nn.Linear(8, 8))
+    model.add_module("head", torch.nn.Linear(8, 2))
+    before = copy.deepcopy(model)
+    optimizer = NanoAdam(masked_param_groups(model, dense_names=("head.*", "proj.*")), lr=0.01, density=0.1)
+    for _ in range(2):
+        for p in model.parameters():
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+    changed = {name: int((p != before.get_parameter(name)).sum()) for name, p in model.named_parameters()}
+    dense = ["conv.bias", "norm.weight", "norm.bias", "proj.weight", "proj.bias", "head.weight", "head.bias"]
+    assert all(changed[name] == model.get_parameter(name).numel() for name in dense)
+    assert changed["conv.weight"] == math.ceil(0.1 * 8 * 3 * 9)
+
+
+def test_default_split_keeps_norms_heads_and_biases_dense():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LayerNorm(4), torch.nn.Linear(4, 4))
+    model.add_module("classifier", torch.nn.Linear(4, 2))
+    masked, dense = split_masked_dense(model)
+    assert [id(p) for p in masked] == [id(model[0].weight), id(model[2].weight)]
+    assert len(dense) == 6
+    masked, _ = split_masked_dense(model, mask_biases=True, dense_types=())
+    assert {id(model[0].bias), id(model[1].weight)} <= {id(p) for p in masked}
+
+
+def test_state_is_six_bytes_per_selected_weight():
+    param = torch.nn.Parameter(torch.randn(1000))
+    optimizer = NanoAdam([param], density=0.01, chunk_size=300)
+    run(optimizer, param, [torch.randn(1000)])
+    selected = 3 * math.ceil(0.01 * 300) + math.ceil(0.01 * 100)  # three full chunks and a tail of 100
+    assert optimizer.state[param]["index"].dtype == torch.int16
+    assert optimizer_state_bytes(optimizer) == 6 * selected == 60
+
+
+@pytest.mark.parametrize("options", [{}, {"criterion": "random", "on_mask_change": "keep", "mask_interval": 2}])
+def test_state_dict_round_trip_continues_bit_identically(weight, options):
+    grads = [torch.randn_like(weight) for _ in range(8)]
+    optimizer = NanoAdam([weight], **{"lr": 0.05, "density": 0.1, "chunk_size": 64, "mask_interval": 3, **options})
+    run(optimizer, weight, grads[:4])
+    saved_weight, saved_state = weight.detach().clone(), copy.deepcopy(optimizer.state_dict())
+    run(optimizer, weight, grads[4:])
+
+    twin = torch.nn.Parameter(saved_weight)
+    restored = NanoAdam([twin])
+    restored.load_state_dict(saved_state)
+    run(restored, twin, grads[4:])
+    assert torch.equal(twin.detach(), weight.detach())
+    for key, value in optimizer.state[weight].items():
+        other = restored.state[twin][key]
+        assert torch.equal(other, value) and other.dtype == value.dtype if torch.is_tensor(value) else other == value
+
+
+def test_channels_last_weights_are_updated_in_place():
+    torch.manual_seed(0)
+    plain = torch.nn.Parameter(torch.randn(4, 3, 3, 3))
+    channels_last = torch.nn.Parameter(plain.detach().clone().to(memory_format=torch.channels_last))
+    grads = [torch.randn_like(plain) for _ in range(3)]
+    for param in (plain, channels_last):
+        run(NanoAdam([param], lr=0.1, density=0.1, chunk_size=0), param, grads)
+    assert torch.equal(plain.detach(), channels_last.detach())
 
 
 def test_dense_group_equals_torch_adamw(weight):
@@ -73,29 +229,16 @@ def test_dense_group_equals_torch_adamw(weight):
     torch.testing.assert_close(weight.detach(), twin.detach())
 
 
-def test_state_holds_only_the_selected_entries(weight):
-    optimizer = NanoAdam([weight], density=0.1)
-    run(optimizer, weight, [torch.randn_like(weight)])
-    state = optimizer.state[weight]
-    assert state["exp_avg"].numel() == state["exp_avg_sq"].numel() == state["index"].numel() == 13
-
-
-def test_norm_layers_and_biases_are_dense():
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(4, 2))
-    masked, dense = split_masked_dense(model)
-    assert {id(p) for p in masked} == {id(model[0].weight), id(model[2].weight)}
-    assert {id(p) for p in dense} == {id(model[0].bias), id(model[1].weight), id(model[1].bias), id(model[2].bias)}
-    masked, _ = split_masked_dense(model, mask_biases=True)
-    assert id(model[0].bias) in {id(p) for p in masked}
-
-
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"density": 0.0}, "density"), ({"density": 1.5}, "density"), ({"lr": -1.0}, "lr"),
-     ({"mask_interval": 0}, "mask_interval"), ({"weight_decay": -0.1}, "weight_decay")],
+    [({"density": 0.0}, "density"), ({"density": 1.5}, "density"), ({"density_end": -0.1}, "density_end"),
+     ({"lr": -1.0}, "lr"), ({"mask_interval": 0}, "mask_interval"), ({"density_interval": -2}, "density_interval"),
+     ({"chunk_size": -1}, "chunk_size"), ({"criterion": "median"}, "criterion"),
+     ({"density_schedule": "linear", "density_end": 0.001}, "total_steps"),
+     ({"on_mask_change": "merge"}, "on_mask_change"), ({"weight_decay": -0.1}, "weight_decay")],
 )
 def test_bad_hyperparameters_name_the_parameter(weight, kwargs, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=f"{name}="):
         NanoAdam([weight], **kwargs)
 
 

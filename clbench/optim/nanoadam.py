@@ -1,13 +1,21 @@
-"""NanoAdam (Zhou et al., "Pay Attention to Small Weights", arXiv 2506.21374), first version.
+"""NanoAdam (Zhou et al., "Pay Attention to Small Weights", arXiv 2506.21374, Algorithm 1).
 
-Adam applied only to the k smallest-magnitude entries of each masked weight tensor. The mask is
-chosen from the weights alone (no gradients), refreshed every `mask_interval` steps. Adam moments
-are stored only for the selected entries (values plus flat indices), so the state of a masked
-tensor is about `density` times that of dense Adam. When the mask is refreshed the moments and
-the bias-correction step count restart from zero.
+Adam applied only to a small fraction of each masked weight tensor: by default the k smallest |w|
+of each chunk of the flattened tensor. The mask depends on the weights alone, so it could be taken
+before the backward pass; it is refreshed every `mask_interval` steps and whenever the density
+schedule changes k. Adam moments exist only for the selected entries: values in `state_dtype`
+(bf16, as in the paper) plus chunk-local int16 indices, about 6 * density bytes per weight.
 
-Parameter groups with `masked=False` (classification heads, normalisation layers, biases by
-default) are trained with dense AdamW.
+Choices the paper leaves open, with the defaults used here:
+- `on_mask_change="reset"`: new mask, zero moments and a restarted bias-correction count.
+  "keep" carries the moments of entries that stay selected (new entries start at zero) and keeps
+  counting steps for bias correction.
+- `bias_correction=True` (the algorithm box shows none; set False for the literal box).
+- weight decay is decoupled (AdamW-style) and applies to the selected entries only.
+- moments are updated in fp32 and stored in `state_dtype`.
+
+Parameter groups with `masked=False` (heads, normalisation layers, biases; see
+`clbench.optim.param_groups`) are trained with dense AdamW.
 """
 
 from __future__ import annotations
@@ -17,8 +25,29 @@ import math
 import torch
 from torch.optim import Optimizer
 
+from clbench.optim.chunks import Chunking, flat_like, flat_view
+from clbench.optim.state import CompactStateMixin
+from clbench.optim.validation import check_lr, check_positive_int, check_trainable
 
-class NanoAdam(Optimizer):
+CRITERIA = ("small", "large", "random", "large_gradient")
+SCHEDULES = ("constant", "linear", "cosine")
+ON_MASK_CHANGE = ("reset", "keep")
+
+
+def scheduled_density(group: dict, step: int) -> float:
+    """Density after `step` steps: the schedule from `density` to `density_end` over `total_steps`,
+    evaluated at the last multiple of `density_interval`."""
+    start, end, kind = group["density"], group["density_end"], group["density_schedule"]
+    if kind == "constant" or start == end:
+        return start
+    interval = group["density_interval"]
+    progress = min(1.0, (step // interval) * interval / group["total_steps"])
+    if kind == "linear":
+        return start + (end - start) * progress
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class NanoAdam(CompactStateMixin, Optimizer):
     def __init__(
         self,
         params,
@@ -28,32 +57,49 @@ class NanoAdam(Optimizer):
         weight_decay: float = 0.0,
         density: float = 0.01,
         mask_interval: int = 100,
+        chunk_size: int = 2**15,
+        criterion: str = "small",
+        density_schedule: str = "constant",
+        density_end: float | None = None,
+        density_interval: int = 1,
+        total_steps: int | None = None,
+        on_mask_change: str = "reset",
         bias_correction: bool = True,
+        state_dtype: torch.dtype = torch.bfloat16,
+        seed: int = 0,
         masked: bool = True,
     ):
-        if not lr >= 0:
-            raise ValueError(f"lr must be non-negative, got lr={lr}")
-        if not 0 < density <= 1:
-            raise ValueError(f"density must be in (0, 1], got density={density}")
-        if not (isinstance(mask_interval, int) and mask_interval >= 1):
-            raise ValueError(f"mask_interval must be a positive integer, got mask_interval={mask_interval}")
+        density_end = density if density_end is None else density_end
+        check_lr(lr)
+        for name, value in (("density", density), ("density_end", density_end)):
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {name}={value}")
+        check_positive_int("mask_interval", mask_interval)
+        check_positive_int("density_interval", density_interval)
+        if not (isinstance(chunk_size, int) and chunk_size >= 0):
+            raise ValueError(f"chunk_size must be a non-negative integer (0: whole tensor), got chunk_size={chunk_size}")
+        for name, value, allowed in (("criterion", criterion, CRITERIA), ("density_schedule", density_schedule, SCHEDULES),
+                                     ("on_mask_change", on_mask_change, ON_MASK_CHANGE)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {name}={value!r}")
+        if density_schedule != "constant" and density_end != density:
+            if total_steps is None or total_steps < 1:
+                raise ValueError(f"density_schedule={density_schedule!r} needs total_steps >= 1, got total_steps={total_steps}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas must be in [0, 1), got betas={betas}")
+        if not eps >= 0:
+            raise ValueError(f"eps must be non-negative, got eps={eps}")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be non-negative, got weight_decay={weight_decay}")
+        if not state_dtype.is_floating_point:
+            raise ValueError(f"state_dtype must be a floating-point dtype, got state_dtype={state_dtype}")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, density=density,
-                        mask_interval=mask_interval, bias_correction=bias_correction, masked=masked)
+                        density_end=density_end, density_schedule=density_schedule,
+                        density_interval=density_interval, total_steps=total_steps, mask_interval=mask_interval,
+                        chunk_size=chunk_size, criterion=criterion, on_mask_change=on_mask_change,
+                        bias_correction=bias_correction, state_dtype=state_dtype, seed=seed, masked=masked)
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            if not any(p.requires_grad for p in group["params"]):
-                raise ValueError("a parameter group has no trainable parameters; drop it or unfreeze them")
-
-    @staticmethod
-    def select(weight: torch.Tensor, density: float) -> torch.Tensor:
-        """Flat indices of the k = ceil(density * numel) smallest |w|, sorted."""
-        flat = weight.detach().reshape(-1)
-        k = max(1, math.ceil(density * flat.numel()))
-        return torch.topk(flat.abs(), k, largest=False, sorted=False).indices.sort().values
+        check_trainable(self.param_groups)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -61,55 +107,92 @@ class NanoAdam(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        position = 0
         for group in self.param_groups:
             for p in group["params"]:
+                position += 1
                 if p.grad is None:
                     continue
                 if group["masked"]:
-                    self._masked_step(p, group)
+                    self._masked_step(p, group, position)
                 else:
                     self._dense_step(p, group)
         return loss
 
-    def _masked_step(self, p: torch.Tensor, group: dict) -> None:
+    def mask_index(self, p: torch.Tensor) -> torch.Tensor:
+        """Flat indices (in p's memory order) of the entries p's current mask selects."""
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
         state = self.state[p]
-        total = state.get("total_steps", 0)
-        if total % group["mask_interval"] == 0:
-            index = self.select(p, group["density"])
-            state["index"] = index
-            state["exp_avg"] = torch.zeros(index.numel(), dtype=p.dtype, device=p.device)
-            state["exp_avg_sq"] = torch.zeros_like(state["exp_avg"])
-            state["step"] = 0
-        state["total_steps"] = total + 1
-        index = state["index"]
-        flat = p.view(-1)
-        grad = p.grad.reshape(-1).index_select(0, index)
-        update = self._adam_direction(state, grad, group)
+        return Chunking(p.numel(), group["chunk_size"], state["density"]).global_index(state["index"])
+
+    def _masked_step(self, p: torch.Tensor, group: dict, position: int) -> None:
+        state = self.state[p]
+        steps_done = state.get("total_steps", 0)
+        chunking = Chunking(p.numel(), group["chunk_size"], scheduled_density(group, steps_done))
+        k_changed = "index" in state and state["index"].numel() != chunking.selected
+        if steps_done % group["mask_interval"] == 0 or k_changed:
+            self._refresh_mask(p, state, group, chunking, position)
+        state["total_steps"] = steps_done + 1
+
+        index = chunking.global_index(state["index"])
+        flat = flat_view(p)
+        grad = flat_like(p.grad, p).index_select(0, index).float()
+        exp_avg, exp_avg_sq = state["exp_avg"].float(), state["exp_avg_sq"].float()
+        update = _adam_direction(state, exp_avg, exp_avg_sq, grad, group)
+        state["exp_avg"].copy_(exp_avg)
+        state["exp_avg_sq"].copy_(exp_avg_sq)
         if group["weight_decay"]:
             update.add_(flat.index_select(0, index), alpha=group["weight_decay"])
-        flat.index_add_(0, index, update, alpha=-group["lr"])
+        flat.index_add_(0, index, update.to(p.dtype), alpha=-group["lr"])
+
+    def _refresh_mask(self, p: torch.Tensor, state: dict, group: dict, chunking: Chunking, position: int) -> None:
+        refreshes = state.get("mask_refreshes", 0)
+        local = chunking.select(*self._scores(p, group, position, refreshes))
+        moments = [torch.zeros(chunking.selected, dtype=group["state_dtype"], device=p.device) for _ in range(2)]
+        if group["on_mask_change"] == "keep" and "index" in state:
+            old = Chunking(p.numel(), group["chunk_size"], state["density"]).global_index(state["index"])
+            new = chunking.global_index(local)
+            at = torch.searchsorted(old, new).clamp_(max=old.numel() - 1)
+            stays = old[at] == new
+            for moment, key in zip(moments, ("exp_avg", "exp_avg_sq")):
+                moment[stays] = state[key][at[stays]]
+        else:
+            state["step"] = 0
+        state.update(index=local, exp_avg=moments[0], exp_avg_sq=moments[1], density=chunking.density,
+                     mask_refreshes=refreshes + 1)
+
+    def _scores(self, p: torch.Tensor, group: dict, position: int, refreshes: int) -> tuple[torch.Tensor, bool]:
+        """(scores, largest): the mask is the top or bottom k of `scores` per chunk."""
+        criterion = group["criterion"]
+        if criterion == "large_gradient":
+            return flat_like(p.grad, p).abs(), True
+        if criterion == "random":
+            generator = torch.Generator(device=p.device)
+            generator.manual_seed(hash((group["seed"], position, refreshes)) % 2**63)
+            return torch.rand(p.numel(), generator=generator, device=p.device), True
+        return flat_view(p).abs(), criterion == "large"
 
     def _dense_step(self, p: torch.Tensor, group: dict) -> None:
         state = self.state[p]
         if not state:
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(state["exp_avg"])
             state["step"] = 0
-        update = self._adam_direction(state, p.grad, group)
+        update = _adam_direction(state, state["exp_avg"], state["exp_avg_sq"], p.grad, group)
         if group["weight_decay"]:
             update.add_(p, alpha=group["weight_decay"])
         p.add_(update, alpha=-group["lr"])
 
-    @staticmethod
-    def _adam_direction(state: dict, grad: torch.Tensor, group: dict) -> torch.Tensor:
-        """Update the moments in `state` with `grad`; return m_hat / (sqrt(v_hat) + eps)."""
-        beta1, beta2 = group["betas"]
-        state["step"] += 1
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        if group["bias_correction"]:
-            step = state["step"]
-            denom = (exp_avg_sq / (1 - beta2**step)).sqrt_().add_(group["eps"])
-            return exp_avg / (1 - beta1**step) / denom
-        return exp_avg / exp_avg_sq.sqrt().add_(group["eps"])
+
+def _adam_direction(state: dict, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, grad: torch.Tensor,
+                    group: dict) -> torch.Tensor:
+    """Update the moments in place with `grad`; return m_hat / (sqrt(v_hat) + eps)."""
+    beta1, beta2 = group["betas"]
+    state["step"] += 1
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    if group["bias_correction"]:
+        step = state["step"]
+        denom = (exp_avg_sq / (1 - beta2**step)).sqrt_().add_(group["eps"])
+        return exp_avg / (1 - beta1**step) / denom
+    return exp_avg / exp_avg_sq.sqrt().add_(group["eps"])

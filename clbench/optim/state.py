@@ -1,14 +1,42 @@
-"""What an optimizer's state costs in memory."""
+"""What an optimizer's state costs in memory, and keeping compact state compact on reload."""
+
+from __future__ import annotations
 
 import torch
 from torch.optim import Optimizer
 
 
 def optimizer_state_bytes(optimizer: Optimizer) -> int:
-    """Bytes held by the tensors of the optimizer's per-parameter state."""
-    return sum(
-        value.numel() * value.element_size()
-        for state in optimizer.state.values()
-        for value in state.values()
-        if isinstance(value, torch.Tensor)
-    )
+    """Bytes of the tensors in the optimizer's per-parameter state, including tensors held by
+    objects in it (GaLore's projectors)."""
+    return sum(_tensor_bytes(value) for state in optimizer.state.values() for value in state.values())
+
+
+def _tensor_bytes(value, depth: int = 0) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if depth > 2:
+        return 0
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item, depth + 1) for item in value.values())
+    if hasattr(value, "__dict__"):
+        return sum(_tensor_bytes(item, depth + 1) for item in vars(value).values())
+    return 0
+
+
+class CompactStateMixin:
+    """torch's Optimizer.load_state_dict casts every state tensor of a floating-point parameter
+    to that parameter's dtype, which would turn int16 indices, uint8 codes and bf16 moments into
+    fp32. This puts the saved tensors back with their own dtypes, so training continues
+    bit-identically and the state stays small."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
+        params = [p for group in self.param_groups for p in group["params"]]
+        for saved_id, param in zip(saved_ids, params):
+            for key, value in state_dict["state"].get(saved_id, {}).items():
+                if isinstance(value, torch.Tensor):
+                    self.state[param][key] = value.to(device=param.device, copy=True)

@@ -1,0 +1,146 @@
+"""MicroAdam (Modoranu et al., arXiv 2405.15593) in plain PyTorch, for CPU and GPU, fp32 and bf16.
+
+A re-statement of the official CUDA implementation (package ista-daslab-optimizers, micro_adam.py
+and its kernels), step for step, for every parameter:
+1. a = gradient + dequantised error feedback
+2. top-k of |a| per block of `block_size` entries (k = ceil(density * block)), chunk-local int16
+   indices and bf16 values written into row (t - 1) mod m of a ring buffer of m rows
+3. a[top-k] = 0; the rest is the new error feedback, quantised to 4 bits (two per byte) with a
+   bf16 min and max per block of `quant_block_size`: q = floor((a - min) / u + 1/2), u = (max - min) / 15
+4. Adam statistics from the window: m = sum_i beta1^age_i g_i, v = sum_i beta2^age_i g_i^2 over the
+   min(t, m) rows, update = c1 m / (sqrt(c2 v) + eps) with c_j = (1 - beta_j) / (1 - beta_j^t)
+5. decoupled weight decay: p = p (1 - lr wd) - lr update
+The gradient is left untouched (the official code overwrites it). State: m*k*(2 + 2) bytes for the
+window, ceil(n/2) bytes of error codes and 4 bytes per quantisation block, about 0.5n + 4mkn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+
+from clbench.optim.chunks import Chunking, flat_like, flat_view
+from clbench.optim.state import CompactStateMixin
+from clbench.optim.validation import check_lr, check_positive_int, check_trainable
+
+QUANT_LEVELS = 15  # 4 bits
+
+
+class MicroAdam(CompactStateMixin, Optimizer):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        density: float = 0.01,
+        window: int = 10,
+        block_size: int = 2**15,
+        quant_block_size: int = 100_000,
+    ):
+        check_lr(lr)
+        if not 0 < density <= 1:
+            raise ValueError(f"density must be in (0, 1], got density={density}")
+        check_positive_int("window", window)
+        check_positive_int("block_size", block_size)
+        if block_size > 2**15:
+            raise ValueError(f"block_size must be at most 32768 for int16 indices, got block_size={block_size}")
+        check_positive_int("quant_block_size", quant_block_size)
+        if quant_block_size % 2:
+            raise ValueError(f"quant_block_size must be even (two 4-bit codes per byte), got quant_block_size={quant_block_size}")
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas must be in [0, 1), got betas={betas}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be non-negative, got weight_decay={weight_decay}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, density=density, window=window,
+                        block_size=block_size, quant_block_size=quant_block_size)
+        super().__init__(params, defaults)
+        check_trainable(self.param_groups)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._step(p, group)
+        return loss
+
+    def _step(self, p: torch.Tensor, group: dict) -> None:
+        chunking = Chunking(p.numel(), group["block_size"], group["density"])
+        window, quant_block = group["window"], group["quant_block_size"]
+        state = self.state[p]
+        if not state:
+            blocks = math.ceil(p.numel() / quant_block)
+            state.update(
+                step=0,
+                indices=torch.zeros(window, chunking.selected, dtype=torch.int16, device=p.device),
+                values=torch.zeros(window, chunking.selected, dtype=torch.bfloat16, device=p.device),
+                error=torch.zeros(math.ceil(p.numel() / 2), dtype=torch.uint8, device=p.device),
+                error_min=torch.zeros(blocks, dtype=torch.bfloat16, device=p.device),
+                error_max=torch.zeros(blocks, dtype=torch.bfloat16, device=p.device),
+            )
+        state["step"] += 1
+        t = state["step"]
+        row = (t - 1) % window
+
+        accumulator = flat_like(p.grad, p).clone()
+        accumulator += dequantize(state["error"], state["error_min"], state["error_max"], p.numel(), quant_block).to(
+            accumulator.dtype)
+        local = chunking.select(accumulator.abs(), largest=True)
+        chosen = chunking.global_index(local)
+        state["indices"][row] = local
+        state["values"][row] = accumulator[chosen].to(torch.bfloat16)
+        accumulator[chosen] = 0
+        state["error"], state["error_min"], state["error_max"] = quantize(accumulator, quant_block)
+
+        update = self._window_update(state, chunking, group, p.numel(), t)
+        flat = flat_view(p)
+        if group["weight_decay"]:
+            flat.mul_(1 - group["lr"] * group["weight_decay"])
+        flat.add_(update.to(p.dtype), alpha=-group["lr"])
+
+    @staticmethod
+    def _window_update(state: dict, chunking: Chunking, group: dict, numel: int, t: int) -> torch.Tensor:
+        beta1, beta2 = group["betas"]
+        window = group["window"]
+        rows = min(t, window)
+        device = state["values"].device
+        ages = torch.tensor([(t - 1 - r) % window for r in range(rows)], dtype=torch.float32, device=device)[:, None]
+        values = state["values"][:rows].float()
+        index = torch.cat([chunking.global_index(state["indices"][r]) for r in range(rows)])
+        first = torch.zeros(numel, device=device).index_add_(0, index, (values * beta1**ages).view(-1))
+        second = torch.zeros(numel, device=device).index_add_(0, index, (values.square() * beta2**ages).view(-1))
+        c1 = (1 - beta1) / (1 - beta1**t)
+        c2 = (1 - beta2) / (1 - beta2**t)
+        return first.mul_(c1).div_(second.mul_(c2).sqrt_().add_(group["eps"]))
+
+
+def quantize(values: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """4-bit codes (two per byte, the even entry in the high nibble) with a bf16 min and max per block."""
+    rows = _rows(values.float(), block)
+    low, high = rows.amin(dim=1).to(torch.bfloat16), rows.amax(dim=1).to(torch.bfloat16)
+    unit = (high.float() - low.float()) / QUANT_LEVELS
+    scaled = (rows - low.float()[:, None]) / torch.where(unit > 0, unit, 1.0)[:, None]
+    codes = torch.floor(scaled + 0.5).clamp_(0, QUANT_LEVELS).to(torch.uint8).view(-1)[:values.numel()]
+    codes = torch.nn.functional.pad(codes, (0, values.numel() % 2))
+    return (codes[0::2] << 4) | codes[1::2], low, high
+
+
+def dequantize(codes: torch.Tensor, low: torch.Tensor, high: torch.Tensor, n: int, block: int) -> torch.Tensor:
+    """fp32 values min + code * (max - min) / 15 of the blocks written by `quantize`."""
+    unpacked = torch.stack([codes >> 4, codes & 0x0F], dim=1).view(-1)[:n].float()
+    unit = (high.float() - low.float()) / QUANT_LEVELS
+    return (_rows(unpacked, block) * unit[:, None] + low.float()[:, None]).view(-1)[:n]
+
+
+def _rows(values: torch.Tensor, block: int) -> torch.Tensor:
+    """`values` as rows of `block`, the last row padded with its own last value (its min and max unchanged)."""
+    pad = -values.numel() % block
+    return torch.cat([values, values[-1:].expand(pad)]).view(-1, block)
