@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -40,9 +41,10 @@ class TaskIncrementalTemplate(SupervisedTemplate):
     """Avalanche's supervised template with a fresh optimizer per task, built by the strategy plugin
     from the backbone and that task's head, with that task's learning rate."""
 
-    def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, **kwargs):
+    def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, task_steps: list[int], **kwargs):
         self._clbench_strategy = clbench_strategy
         self._clbench_config = clbench_config
+        self._task_steps = task_steps
         model = kwargs["model"]
         first_optimizer = self._optimizer_for(model, 0)
         super().__init__(optimizer=first_optimizer, **kwargs)
@@ -50,7 +52,8 @@ class TaskIncrementalTemplate(SupervisedTemplate):
     def _optimizer_for(self, model: TaskHeadsModel, task: int):
         try:
             return self._clbench_strategy.make_optimizer(
-                model.backbone, model.heads[task], self._clbench_config["lr"][task], self._clbench_config
+                model.backbone, model.heads[task], self._clbench_config["lr"][task],
+                {**self._clbench_config, "task_steps": self._task_steps[task]},
             )
         except ValueError as exc:
             raise UsageError(f"strategy {self._clbench_strategy.name}: {exc}; fix it with --set") from None
@@ -125,6 +128,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     cl_strategy = TaskIncrementalTemplate(
         clbench_strategy=request.strategy,
         clbench_config=config,
+        task_steps=[config["epochs"] * math.ceil(len(t.train_y) / config["batch_size"]) for t in tasks],
         model=model,
         criterion=torch.nn.CrossEntropyLoss(),
         train_mb_size=config["batch_size"],

@@ -19,6 +19,8 @@ class Strategy:
     `defaults` are the strategy's hyperparameters; every key can be overridden with --set.
     "lr" is per task: a number for all tasks, or one per task. A fresh optimizer is built for
     every task from the backbone and that task's head only, so earlier heads stay untouched.
+    make_optimizer's config holds the run's settings plus "task_steps", the number of optimizer
+    steps the task will take (for schedules).
     """
 
     name: str
@@ -26,3 +28,8 @@ class Strategy:
     defaults: dict
     make_optimizer: OptimizerFactory
     make_plugins: Callable[[dict], list] = field(default=lambda config: [])
+
+
+def trainable_parameters(backbone: nn.Module, head: nn.Module) -> list[nn.Parameter]:
+    """The parameters a dense optimizer trains for one task: the backbone's and the task head's."""
+    return [p for module in (backbone, head) for p in module.parameters() if p.requires_grad]

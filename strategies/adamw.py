@@ -2,12 +2,12 @@
 
 from torch.optim import AdamW
 
-from clbench.strategy import Strategy
+from clbench.strategy import Strategy, trainable_parameters
 
 
 def make_optimizer(backbone, head, lr, config):
-    params = list(backbone.parameters()) + list(head.parameters())
-    return AdamW(params, lr=lr, betas=(config["beta1"], config["beta2"]), weight_decay=config["weight_decay"])
+    return AdamW(trainable_parameters(backbone, head), lr=lr, betas=(config["beta1"], config["beta2"]),
+                 weight_decay=config["weight_decay"])
 
 
 STRATEGY = Strategy(

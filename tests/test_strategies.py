@@ -1,0 +1,69 @@
+import copy
+import logging
+import math
+import warnings
+
+import pytest
+import torch
+
+from clbench.optim.state import optimizer_state_bytes
+from clbench.registry import strategies
+
+
+def tiny_backbone():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 300))
+
+
+def config_for(name, **overrides):
+    return {**strategies()[name].defaults, "task_steps": 10, **overrides}
+
+
+def one_step(name, **overrides):
+    backbone, head = tiny_backbone(), torch.nn.Linear(300, 4)
+    before = copy.deepcopy((backbone, head))
+    optimizer = strategies()[name].make_optimizer(backbone, head, 1e-2, config_for(name, **overrides))
+    loss = head(backbone(torch.randn(2, 3, 8, 8))).logsumexp(dim=1).mean()
+    loss.backward()
+    optimizer.step()
+    return optimizer, (backbone, head), before
+
+
+def changed(after, before):
+    return {name: int((p != q).sum()) for (name, p), q in zip(after.named_parameters(), before.parameters())}
+
+
+@pytest.mark.parametrize("name", ["adamw", "adamw8bit", "galore", "microadam", "nanoadam", "sgd"])
+def test_every_strategy_trains_backbone_and_head_quietly(name, caplog):
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        optimizer, (backbone, head), (old_backbone, old_head) = one_step(name)
+    assert [str(w.message) for w in caught] == [] and caplog.records == []
+    assert all(count > 0 for count in changed(head, old_head).values())
+    assert changed(backbone, old_backbone)["0.weight"] > 0
+    assert optimizer_state_bytes(optimizer) > 0
+
+
+def test_nanoadam_masks_the_backbone_weights_only():
+    _, (backbone, head), (old_backbone, old_head) = one_step("nanoadam", density=0.1)
+    counts = changed(backbone, old_backbone)
+    assert counts["0.weight"] == math.ceil(0.1 * 16 * 27) and counts["5.weight"] == math.ceil(0.1 * 300 * 16)
+    assert counts["5.bias"] == 300 and counts["1.weight"] == 16  # biases and BatchNorm dense
+
+
+def test_adamw8bit_keeps_8bit_moments():
+    optimizer, (backbone, _), _ = one_step("adamw8bit")
+    state = optimizer.state[backbone[5].weight]  # 4800 entries: above bitsandbytes' 4096 threshold
+    assert state["state1"].dtype == state["state2"].dtype == torch.uint8
+
+
+@pytest.mark.parametrize(
+    "name, overrides, message",
+    [("nanoadam", {"criterion": "median"}, "criterion="), ("nanoadam", {"state_dtype": "int8"}, "state_dtype="),
+     ("microadam", {"official": True}, "official=true needs a CUDA GPU"), ("galore", {"rank": 0}, "rank=0"),
+     ("sgd", {"momentum": -1.0}, "momentum")],
+)
+def test_bad_settings_raise_value_errors(name, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        one_step(name, **overrides)
