@@ -40,6 +40,9 @@ def assert_one_line_error(result, *fragments, code=2):
         (["--set", "density=lots"], ["density='lots' is not a valid float"]),
         (["--set", "density=2"], ["density must be in (0, 1]", "--set"]),
         (["--seed", "x"], ["invalid int value"]),
+        (["--set", "criterion=median"], ["criterion must be one of small, large", "'median'"]),
+        (["--strategy", "galore", "--set", "rank=0"], ["rank must be a positive integer, got rank=0"]),
+        (["--strategy", "microadam", "--set", "official=true"], ["official=true needs a CUDA GPU"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragments):

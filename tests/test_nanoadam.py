@@ -75,6 +75,17 @@ def test_only_the_bottom_k_of_each_chunk_changes(weight):
     assert torch.equal(changed, bottom_k_per_chunk(before, 0.2, 64))  # 3 chunks x 13 + tail of 58 x 12
 
 
+def test_mask_depends_on_the_weights_not_the_gradient(weight):
+    masks = []
+    for scale in (1.0, 1e6):
+        param = torch.nn.Parameter(weight.detach().clone())
+        optimizer = NanoAdam([param], lr=0.0, density=0.1, chunk_size=64)
+        run(optimizer, param, [scale * torch.randn_like(param)])
+        masks.append(optimizer.mask_index(param))
+    assert torch.equal(masks[0], masks[1])
+    assert torch.equal(masks[0], bottom_k_per_chunk(weight, 0.1, 64))
+
+
 def test_mask_is_refreshed_every_interval_from_the_current_weights(weight):
     optimizer = NanoAdam([weight], lr=0.5, density=0.1, chunk_size=0, mask_interval=2)
     run(optimizer, weight, [torch.randn_like(weight) for _ in range(2)])

@@ -67,3 +67,17 @@ def test_adamw8bit_keeps_8bit_moments():
 def test_bad_settings_raise_value_errors(name, overrides, message):
     with pytest.raises(ValueError, match=message):
         one_step(name, **overrides)
+
+
+def test_shared_state_tensors_count_once():
+    params = [torch.nn.Parameter(torch.randn(5000)) for _ in range(2)]
+    config = config_for("adamw8bit")
+    optimizer = strategies()["adamw8bit"].make_optimizer(torch.nn.ParameterList(params[:1]),
+                                                         torch.nn.ParameterList(params[1:]), 1e-3, config)
+    for p in params:
+        p.grad = torch.randn(5000)
+    optimizer.step()
+    first, second = (optimizer.state[p] for p in params)
+    assert first["qmap1"] is second["qmap1"]  # bitsandbytes shares its quantisation maps
+    per_param = sum(t.numel() * t.element_size() for t in first.values() if torch.is_tensor(t))
+    assert optimizer_state_bytes(optimizer) == 2 * per_param - 2 * 256 * 4  # qmap1 and qmap2 once

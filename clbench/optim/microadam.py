@@ -91,8 +91,7 @@ class MicroAdam(CompactStateMixin, Optimizer):
         row = (t - 1) % window
 
         accumulator = flat_like(p.grad, p).clone()
-        accumulator += dequantize(state["error"], state["error_min"], state["error_max"], p.numel(), quant_block).to(
-            accumulator.dtype)
+        dequantize_add_(accumulator, state["error"], state["error_min"], state["error_max"], quant_block)
         local = chunking.select(accumulator.abs(), largest=True)
         chosen = chunking.global_index(local)
         state["indices"][row] = local
@@ -124,23 +123,41 @@ class MicroAdam(CompactStateMixin, Optimizer):
 
 def quantize(values: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """4-bit codes (two per byte, the even entry in the high nibble) with a bf16 min and max per block."""
-    rows = _rows(values.float(), block)
-    low, high = rows.amin(dim=1).to(torch.bfloat16), rows.amax(dim=1).to(torch.bfloat16)
+    n = values.numel()
+    parts = _blocks(values, block)
+    low = torch.cat([part.amin(dim=1) for part in parts]).to(torch.bfloat16)
+    high = torch.cat([part.amax(dim=1) for part in parts]).to(torch.bfloat16)
     unit = (high.float() - low.float()) / QUANT_LEVELS
-    scaled = (rows - low.float()[:, None]) / torch.where(unit > 0, unit, 1.0)[:, None]
-    codes = torch.floor(scaled + 0.5).clamp_(0, QUANT_LEVELS).to(torch.uint8).view(-1)[:values.numel()]
-    codes = torch.nn.functional.pad(codes, (0, values.numel() % 2))
-    return (codes[0::2] << 4) | codes[1::2], low, high
+    divisor = torch.where(unit > 0, unit, 1.0)
+    codes = torch.zeros(n + n % 2, dtype=torch.uint8, device=values.device)
+    for part, out, low_part, divisor_part in zip(parts, _blocks(codes[:n], block), *_per_row(parts, low, divisor)):
+        scaled = part.float() - low_part.float()
+        out.copy_(scaled.div_(divisor_part).add_(0.5).floor_().clamp_(0, QUANT_LEVELS))
+    return codes[0::2].bitwise_left_shift(4).bitwise_or_(codes[1::2]), low, high
 
 
-def dequantize(codes: torch.Tensor, low: torch.Tensor, high: torch.Tensor, n: int, block: int) -> torch.Tensor:
-    """fp32 values min + code * (max - min) / 15 of the blocks written by `quantize`."""
-    unpacked = torch.stack([codes >> 4, codes & 0x0F], dim=1).view(-1)[:n].float()
+def dequantize_add_(target: torch.Tensor, codes: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
+                    block: int) -> None:
+    """target += min + code * (max - min) / 15, block by block, for codes written by `quantize`;
+    the dequantised value is rounded to target's dtype before the addition, as in the CUDA kernel."""
+    n = target.numel()
+    unpacked = torch.empty(codes.numel() * 2, dtype=torch.uint8, device=codes.device)
+    torch.bitwise_right_shift(codes, 4, out=unpacked[0::2])
+    torch.bitwise_and(codes, 0x0F, out=unpacked[1::2])
     unit = (high.float() - low.float()) / QUANT_LEVELS
-    return (_rows(unpacked, block) * unit[:, None] + low.float()[:, None]).view(-1)[:n]
+    parts = _blocks(target, block)
+    for part, code, low_part, unit_part in zip(parts, _blocks(unpacked[:n], block), *_per_row(parts, low, unit)):
+        part.add_(code.float().mul_(unit_part).add_(low_part.float()).to(part.dtype))
 
 
-def _rows(values: torch.Tensor, block: int) -> torch.Tensor:
-    """`values` as rows of `block`, the last row padded with its own last value (its min and max unchanged)."""
-    pad = -values.numel() % block
-    return torch.cat([values, values[-1:].expand(pad)]).view(-1, block)
+def _blocks(values: torch.Tensor, block: int) -> list[torch.Tensor]:
+    """Views of 1-D `values` as rows: [full blocks, block] and, if any entries are left, [1, rest]."""
+    full = values.numel() // block
+    parts = [values[:full * block].view(full, block), values[full * block:].view(1, -1)]
+    return [part for part in parts if part.numel()]
+
+
+def _per_row(parts: list[torch.Tensor], *per_block: torch.Tensor) -> list[list[torch.Tensor]]:
+    """Each per-block vector split to match `parts`, as [rows, 1] columns that broadcast over a row."""
+    rows = [part.shape[0] for part in parts]
+    return [[piece[:, None] for piece in vector.split(rows)] for vector in per_block]

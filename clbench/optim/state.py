@@ -8,22 +8,26 @@ from torch.optim import Optimizer
 
 def optimizer_state_bytes(optimizer: Optimizer) -> int:
     """Bytes of the tensors in the optimizer's per-parameter state, including tensors held by
-    objects in it (GaLore's projectors)."""
-    return sum(_tensor_bytes(value) for state in optimizer.state.values() for value in state.values())
+    objects in it (GaLore's projectors); a tensor shared by several parameters (bitsandbytes'
+    quantisation maps) counts once."""
+    tensors = {}
+    for state in optimizer.state.values():
+        _collect_tensors(state, tensors)
+    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
-def _tensor_bytes(value, depth: int = 0) -> int:
+def _collect_tensors(value, found: dict, depth: int = 0) -> None:
     if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if depth > 2:
-        return 0
-    if isinstance(value, (list, tuple)):
-        return sum(_tensor_bytes(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return sum(_tensor_bytes(item, depth + 1) for item in value.values())
-    if hasattr(value, "__dict__"):
-        return sum(_tensor_bytes(item, depth + 1) for item in vars(value).values())
-    return 0
+        found[id(value)] = value
+    elif depth < 3:
+        if isinstance(value, dict):
+            items = value.values()
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            items = vars(value).values() if hasattr(value, "__dict__") else ()
+        for item in items:
+            _collect_tensors(item, found, depth + 1)
 
 
 class CompactStateMixin:

@@ -1,0 +1,47 @@
+"""The optimizers on a CUDA GPU: the same results as on CPU, and our MicroAdam against the official
+package. Skipped without a GPU."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from clbench.optim import MicroAdam, NanoAdam
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+def train(optimizer_class, device, dtype=torch.float32, steps=5, **options):
+    torch.manual_seed(0)
+    weight = torch.randn(300, 200)
+    grads = [torch.randn(300, 200) for _ in range(steps)]
+    param = torch.nn.Parameter(weight.to(device, dtype))
+    optimizer = optimizer_class([param], **options)
+    for g in grads:
+        param.grad = g.to(device, dtype)
+        optimizer.step()
+    return param.detach().float().cpu()
+
+
+@pytest.mark.parametrize("optimizer_class, options", [
+    (NanoAdam, dict(lr=0.01, density=0.05, chunk_size=4096, mask_interval=2)),
+    (MicroAdam, dict(lr=0.01, density=0.05, block_size=4096, quant_block_size=1000)),
+])
+def test_gpu_matches_cpu(optimizer_class, options):
+    torch.testing.assert_close(train(optimizer_class, "cuda", **options), train(optimizer_class, "cpu", **options),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ista_daslab_optimizers") is None, reason="needs ista-daslab-optimizers")
+def test_our_microadam_is_close_to_the_official_one_in_bf16():
+    from ista_daslab_optimizers import MicroAdam as OfficialMicroAdam
+
+    options = dict(lr=1e-3, steps=20)
+    ours = train(MicroAdam, "cuda", torch.bfloat16, quant_block_size=100_000, **options)
+    official = train(lambda params, lr: OfficialMicroAdam(params, m=10, lr=lr, quant_block_size=100_000, k_init=0.01),
+                     "cuda", torch.bfloat16, **options)
+    start = train(MicroAdam, "cuda", torch.bfloat16, steps=0)
+    moved = (official - start).abs().mean()
+    difference = (ours - official).abs().mean()
+    print(f"mean |ours - official| = {difference:.3e}; mean |official step| = {moved:.3e}")
+    assert difference < 0.1 * moved
