@@ -24,7 +24,9 @@ SMOKE_OVERRIDES = {"epochs": 1, "train_per_class": 6, "test_per_class": 4, "imag
 PER_TASK_KEYS = ("lr",)
 
 # Integer settings that must be at least 1.
-_POSITIVE_INTS = ("epochs", "batch_size", "eval_batch_size", "image_size", "train_per_class", "test_per_class")
+_POSITIVE_INTS = ("epochs", "batch_size", "eval_batch_size")
+# Integer settings where 0 means "the natural value": the backbone's input size, every example.
+_NON_NEGATIVE_INTS = ("image_size", "train_per_class", "test_per_class")
 
 
 def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str], smoke: bool = False) -> dict:
@@ -55,6 +57,9 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     for key in _POSITIVE_INTS:
         if config[key] < 1:
             raise UsageError(f"--set {key}={config[key]} is out of range; it must be at least 1")
+    for key in _NON_NEGATIVE_INTS:
+        if config[key] < 0:
+            raise UsageError(f"--set {key}={config[key]} is out of range; it must be 0 (all / the backbone's) or more")
     return config
 
 

@@ -19,7 +19,7 @@ from clbench import metrics
 from clbench.backbones import create_backbone
 from clbench.datasets import DataSource
 from clbench.errors import Diverged, UsageError
-from clbench.model import TaskHeadsModel
+from clbench.model import ImageInput, TaskHeadsModel
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, environment
 from clbench.strategy import Strategy
@@ -97,7 +97,7 @@ class ProgressBar(SupervisedPlugin):
 
     def after_training_iteration(self, strategy, **kwargs):
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{float(strategy.loss):.3f}")
+        self.bar.set_postfix(loss=f"{float(strategy.loss.detach()):.3f}")
 
     def after_training_epoch(self, strategy, **kwargs):
         self.bar.close()
@@ -115,8 +115,10 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     RNGManager.set_random_seeds(request.seed)
 
     backbone, data_config = create_backbone(request.backbone)
-    tasks = load_stream(request.stream, config, request.source, data_config["mean"], data_config["std"])
-    model = TaskHeadsModel(backbone, [t.num_classes for t in tasks])
+    image_size = config["image_size"] or data_config["input_size"][-1]
+    tasks = load_stream(request.stream, config, request.source, image_size)
+    model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
+                           ImageInput(image_size, data_config["mean"], data_config["std"]))
     pretrained = {name: p.detach().clone() for name, p in model.backbone.named_parameters()}
 
     benchmark = tensors_benchmark(

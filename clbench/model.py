@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from avalanche.models import MultiTaskModule
 from torch import nn
 
 
+class ImageInput(nn.Module):
+    """uint8 images (N, H, W) or (N, H, W, C) -> float (N, 3, size, size), resized (bilinear,
+    antialiased) and normalised for the backbone. Runs per batch on the model's device, so data
+    sets stay compact uint8 tensors at their own resolution."""
+
+    def __init__(self, size: int, mean, std):
+        super().__init__()
+        self.size = size
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.unsqueeze(-1) if images.dim() == 3 else images
+        x = x.permute(0, 3, 1, 2).float().div_(255)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-2:] != (self.size, self.size):
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
+        return ((x - self.mean) / self.std).contiguous()
+
+
 class TaskHeadsModel(MultiTaskModule):
-    """A backbone (timm model without classifier) and a linear head per task, chosen by task label.
+    """Input preprocessing, a backbone (timm model without classifier) and a linear head per task,
+    chosen by task label.
 
     Heads for every task of the stream exist from the start, so the baseline row (accuracy before
     any training) is measured with the same fresh heads that training later starts from.
     """
 
-    def __init__(self, backbone: nn.Module, num_classes_per_task: list[int]):
+    def __init__(self, backbone: nn.Module, num_classes_per_task: list[int], image_input: nn.Module | None = None):
         super().__init__()
+        self.image_input = image_input or nn.Identity()
         self.backbone = backbone
         self.heads = nn.ModuleList(nn.Linear(backbone.num_features, n) for n in num_classes_per_task)
 
     def forward_single_task(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
-        return self.heads[task_label](self.backbone(x))
+        return self.heads[task_label](self.backbone(self.image_input(x)))
 
     def forward(self, x: torch.Tensor, task_labels) -> torch.Tensor:
         if isinstance(task_labels, int):
@@ -28,7 +52,7 @@ class TaskHeadsModel(MultiTaskModule):
         tasks = torch.unique(task_labels)
         if len(tasks) == 1:
             return self.forward_single_task(x, int(tasks[0]))
-        features = self.backbone(x)
+        features = self.backbone(self.image_input(x))
         out = features.new_zeros(x.shape[0], max(h.out_features for h in self.heads))
         for task in tasks.tolist():
             rows = task_labels == task

@@ -1,38 +1,54 @@
-"""Stream definitions (one file each in tasks/) and turning them into backbone-ready tensors."""
+"""Stream definitions (one file each in tasks/) and loading their tasks' data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from clbench.datasets import DATASETS, DataSource, ImageSplits, per_class_subset
+from clbench.datasets import DataSource, ImageSplits, per_class_subset
+from clbench.offline_data import OFFLINE_DATASETS
+from clbench.torchvision_data import TORCHVISION_DATASETS
+
+DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS}
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task of a stream: a data set from clbench.datasets.DATASETS."""
+    """One task of a stream: a data set from DATASETS, optionally restricted to
+    some of its classes (relabelled 0..n-1 in the order given)."""
 
     dataset: str
+    classes: tuple[int, ...] | None = None
+    name: str | None = None  # default: the data set's name
+
+    @property
+    def label(self) -> str:
+        return self.name or self.dataset
 
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """A sequence of tasks plus the data settings a run may override with --set."""
+    """A sequence of tasks plus the data settings a run may override with --set.
+
+    image_size 0 means the backbone's own input size; train_per_class / test_per_class 0 mean
+    every example. Subsets are drawn with `subset_seed`, the same for every run seed.
+    """
 
     name: str
     description: str
     tasks: tuple[TaskSpec, ...]
-    image_size: int
-    train_per_class: int
-    test_per_class: int
+    image_size: int = 0
+    train_per_class: int = 0
+    test_per_class: int = 0
     subset_seed: int = 0
 
     def __post_init__(self):
         unknown = [t.dataset for t in self.tasks if t.dataset not in DATASETS]
         if unknown:
             raise ValueError(f"stream {self.name!r} names unknown data sets {unknown}; known: {sorted(DATASETS)}")
+        if not self.tasks:
+            raise ValueError(f"stream {self.name!r} has no tasks")
 
     def defaults(self) -> dict:
         return {
@@ -46,40 +62,37 @@ class StreamSpec:
 class TaskData:
     name: str
     num_classes: int
-    train_x: torch.Tensor  # float (N, 3, S, S), normalised for the backbone
+    train_x: torch.Tensor  # uint8 (N, H, W) or (N, H, W, C); the model's ImageInput preprocesses it
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
 
 
-def load_stream(stream: StreamSpec, config: dict, source: DataSource, mean, std) -> list[TaskData]:
-    """Load, subsample (fixed seed, the same for every run seed) and preprocess every task."""
+def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size: int) -> list[TaskData]:
+    """Load, restrict to the task's classes and subsample (fixed seed) every task's data.
+    `image_size` is the size variable-size images (Flowers102) are decoded at."""
+    loaded: dict[str, ImageSplits] = {}
     tasks = []
     for spec in stream.tasks:
-        splits: ImageSplits = DATASETS[spec.dataset][1](source)
-        train_idx = per_class_subset(splits.train_y, config["train_per_class"], stream.subset_seed)
-        test_idx = per_class_subset(splits.test_y, config["test_per_class"], stream.subset_seed)
-        size = config["image_size"]
-        tasks.append(TaskData(
-            name=spec.dataset,
-            num_classes=splits.num_classes,
-            train_x=to_backbone_input(splits.train_x[train_idx], size, mean, std),
-            train_y=splits.train_y[train_idx].long(),
-            test_x=to_backbone_input(splits.test_x[test_idx], size, mean, std),
-            test_y=splits.test_y[test_idx].long(),
-        ))
+        if spec.dataset not in loaded:
+            loaded[spec.dataset] = DATASETS[spec.dataset].load(source, image_size)
+        splits = loaded[spec.dataset]
+        train_x, train_y = _select(splits.train_x, splits.train_y, spec.classes, config["train_per_class"],
+                                   stream.subset_seed)
+        test_x, test_y = _select(splits.test_x, splits.test_y, spec.classes, config["test_per_class"],
+                                 stream.subset_seed)
+        num_classes = len(spec.classes) if spec.classes else splits.num_classes
+        tasks.append(TaskData(spec.label, num_classes, train_x, train_y, test_x, test_y))
     return tasks
 
 
-def to_backbone_input(images: torch.Tensor, size: int, mean, std) -> torch.Tensor:
-    """uint8 images (N, H, W) or (N, H, W, C) -> float (N, 3, size, size), resized and normalised."""
-    x = torch.as_tensor(images)
-    x = x.unsqueeze(-1) if x.dim() == 3 else x
-    x = x.permute(0, 3, 1, 2).float().div_(255)
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(mean).view(1, 3, 1, 1)
-    std = torch.tensor(std).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
+def _select(x: torch.Tensor, y: torch.Tensor, classes, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    y = torch.as_tensor(y).long()
+    if classes:
+        keep = torch.isin(y, torch.tensor(classes))
+        x, y = x[keep], y[keep]
+        relabel = torch.full((max(classes) + 1,), -1, dtype=torch.long)
+        relabel[torch.tensor(classes)] = torch.arange(len(classes))
+        y = relabel[y]
+    index = torch.from_numpy(per_class_subset(y.numpy(), per_class or None, seed))
+    return torch.as_tensor(x)[index].contiguous(), y[index]

