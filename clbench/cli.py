@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one experiment and write its record")
     run.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
     run.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"strategy name (default {DEFAULT_STRATEGY})")
-    run.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"backbone name (default {DEFAULT_BACKBONE})")
+    run.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                     help=f"an offline backbone or any timm model name (default {DEFAULT_BACKBONE})")
+    run.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list streams, strategies or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "backbones"))
+    for command in (run, listing):
+        command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
+                             help="folder of stream/strategy plugin files (also: CLBENCH_PLUGINS)")
     return parser
 
 
@@ -72,13 +77,17 @@ def _run(args) -> int:
     from clbench.datasets import DataSource
     from clbench.engine import RunRequest, run_experiment
     from clbench.records import save_record
-    from clbench.registry import get_backbone, get_strategy, get_stream
+    from clbench.backbones import check_backbone_name
+    from clbench.registry import get_strategy, get_stream, plugins, use_plugins
     from clbench.report import format_run
 
+    use_plugins(args.plugins)
     stream = get_stream(args.stream)
     strategy = get_strategy(args.strategy)
-    get_backbone(args.backbone)
+    check_backbone_name(args.backbone)
     config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke)
+    if args.weights is not None:
+        config["weights"] = str(args.weights)
     device = _resolve_device(args.device)
     _check_writable(args.results)
 
@@ -90,6 +99,7 @@ def _run(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
         record = run_experiment(request, progress=not args.no_progress)
+    record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
     path = save_record(args.results, record)
     print(format_run(record))
     print(f"record: {path}")
@@ -102,11 +112,15 @@ def _run(args) -> int:
 def _list(args) -> int:
     from clbench import registry
 
+    registry.use_plugins(args.plugins)
     table = {"streams": registry.streams, "strategies": registry.strategies, "backbones": registry.backbones}
     items = table[args.what]()
     width = max(len(name) for name in items)
     for name, item in sorted(items.items()):
         print(f"{name:<{width}}  {item.description}")
+    if args.what == "backbones":
+        print("and any timm model name (e.g. resnet18, vit_large_patch16_224): weights from the timm hub, "
+              "or --weights FILE")
     return 0
 
 

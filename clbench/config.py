@@ -15,6 +15,8 @@ RUN_DEFAULTS = {
     "eval_batch_size": 256,
     # Keep BatchNorm running statistics at their pretrained values while training (default: update them).
     "freeze_norm_stats": False,
+    # Backbone weights file (safetensors or a torch state dict); empty: the backbone's own pretrained weights.
+    "weights": "",
 }
 
 # --smoke: the same pipeline on tiny subsets for one epoch.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from avalanche.benchmarks import tensors_benchmark
@@ -114,7 +115,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     config = request.config
     RNGManager.set_random_seeds(request.seed)
 
-    backbone, data_config = create_backbone(request.backbone)
+    backbone, data_config, weights_source = create_backbone(request.backbone, Path(config["weights"]) if config["weights"] else None)
     image_size = config["image_size"] or data_config["input_size"][-1]
     tasks = load_stream(request.stream, config, request.source, image_size)
     model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
@@ -183,6 +184,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "stream": request.stream.name,
         "strategy": request.strategy.name,
         "backbone": request.backbone,
+        "backbone_weights": weights_source,
         "seed": request.seed,
         "status": status,
         "error": error,

@@ -35,7 +35,8 @@ def assert_one_line_error(result, *fragments, code=2):
     [
         (["--stream", "fashion_mnist"], ["unknown stream 'fashion_mnist'", "fashionmnist_mnist"]),
         (["--strategy", "adam"], ["unknown strategy 'adam'", "adamw"]),
-        (["--backbone", "resnet"], ["unknown backbone 'resnet'", "efficientnet_lite0"]),
+        (["--backbone", "resnet_18"], ["unknown backbone 'resnet_18'", "resnet18"]),
+        (["--weights", "missing.pt"], ["--weights missing.pt: no such file"]),
         (["--set", "epoch=2"], ["unknown --set key 'epoch'", "epochs"]),
         (["--set", "density=lots"], ["density='lots' is not a valid float"]),
         (["--set", "density=2"], ["density must be in (0, 1]", "--set"]),
