@@ -85,7 +85,7 @@ def _run(args) -> int:
     stream = get_stream(args.stream)
     strategy = get_strategy(args.strategy)
     check_backbone_name(args.backbone)
-    config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke)
+    config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke, backbone=args.backbone)
     if args.weights is not None:
         config["weights"] = str(args.weights)
     device = _resolve_device(args.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from clbench.errors import UsageError
+from clbench.presets import paper_preset
 from clbench.registry import closest
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec
@@ -17,7 +18,15 @@ RUN_DEFAULTS = {
     "freeze_norm_stats": False,
     # Backbone weights file (safetensors or a torch state dict); empty: the backbone's own pretrained weights.
     "weights": "",
+    "label_smoothing": 0.0,
+    "lr_schedule": "constant",  # or "cosine": cosine decay to 0 over each task's steps
+    # On CUDA only: bf16 autocast and channels-last memory format.
+    "amp": True,
+    "channels_last": True,
+    "preset": "",  # set to "paper" when the paper's settings were applied (see clbench.presets)
 }
+
+LR_SCHEDULES = ("constant", "cosine")
 
 # --smoke: the same pipeline on tiny subsets for one epoch.
 SMOKE_OVERRIDES = {"epochs": 1, "train_per_class": 6, "test_per_class": 4, "image_size": 32}
@@ -31,13 +40,19 @@ _POSITIVE_INTS = ("epochs", "batch_size", "eval_batch_size")
 _NON_NEGATIVE_INTS = ("image_size", "train_per_class", "test_per_class")
 
 
-def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str], smoke: bool = False) -> dict:
-    """Every hyperparameter of the run, typed and validated. Raises UsageError on a bad --set."""
+def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str], smoke: bool = False,
+                   backbone: str = "") -> dict:
+    """Every hyperparameter of the run, typed and validated: defaults of the engine, stream and
+    strategy, the paper's preset when the combination is one of its runs, --smoke, then --set.
+    Raises UsageError on a bad --set."""
     config = {**RUN_DEFAULTS, **stream.defaults()}
     clash = set(config) & set(strategy.defaults)
     if clash:
         raise RuntimeError(f"strategy {strategy.name!r} redefines run settings {sorted(clash)}")
     config.update(strategy.defaults)
+    preset = paper_preset(stream.name, backbone, strategy.name)
+    if preset:
+        config.update({key: value for key, value in preset.items() if key in config}, preset="paper")
     if smoke:
         config.update(SMOKE_OVERRIDES)
     num_tasks = len(stream.tasks)
@@ -59,6 +74,10 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     for key in _POSITIVE_INTS:
         if config[key] < 1:
             raise UsageError(f"--set {key}={config[key]} is out of range; it must be at least 1")
+    if config["lr_schedule"] not in LR_SCHEDULES:
+        raise UsageError(f"--set lr_schedule={config['lr_schedule']} is unknown; use one of {', '.join(LR_SCHEDULES)}")
+    if not 0 <= config["label_smoothing"] < 1:
+        raise UsageError(f"--set label_smoothing={config['label_smoothing']} is out of range; it must be in [0, 1)")
     for key in _NON_NEGATIVE_INTS:
         if config[key] < 0:
             raise UsageError(f"--set {key}={config[key]} is out of range; it must be 0 (all / the backbone's) or more")

@@ -1,6 +1,7 @@
 import pytest
+import torch
 
-from clbench.config import SMOKE_OVERRIDES, resolve_config
+from clbench.config import RUN_DEFAULTS, SMOKE_OVERRIDES, resolve_config
 from clbench.errors import UsageError
 from clbench.registry import get_strategy, get_stream
 
@@ -57,3 +58,34 @@ def test_bad_set_values_name_the_problem(stream, nanoadam, assignment, message):
     with pytest.raises(UsageError) as info:
         resolve_config(stream, nanoadam, [assignment])
     assert message in str(info.value)
+
+
+def test_the_papers_runs_get_the_papers_settings():
+    paper_stream = get_stream("cifar10_flowers102")
+    config = resolve_config(paper_stream, get_strategy("nanoadam"), [], backbone="resnet18")
+    assert config["preset"] == "paper" and config["lr"] == [0.009, 0.007]
+    assert config["epochs"] == 30 and config["batch_size"] == 128 and config["density"] == 0.01
+    vit = resolve_config(paper_stream, get_strategy("nanoadam"), ["lr=5e-4"], backbone="vit_large_patch16_224")
+    assert vit["lr"] == [5e-4, 5e-4] and vit["density"] == 0.001  # --set wins over the preset
+    assert vit["lr_schedule"] == "cosine" and vit["label_smoothing"] == 0.1 and vit["epochs"] == 5
+    other = resolve_config(get_stream("fashionmnist_mnist"), get_strategy("nanoadam"), [], backbone="resnet18")
+    assert other["preset"] == "" and other["epochs"] == RUN_DEFAULTS["epochs"]
+
+
+def test_cosine_schedule_decays_each_task_to_zero():
+    from types import SimpleNamespace
+
+    from clbench.engine import CosineSchedule
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    schedule = CosineSchedule(task_steps=[4, 2])
+    for task, steps in enumerate([4, 2]):
+        strategy = SimpleNamespace(optimizer=torch.optim.SGD([param], lr=0.1),
+                                   experience=SimpleNamespace(current_experience=task))
+        schedule.before_training_exp(strategy)
+        lrs = []
+        for _ in range(steps):
+            lrs.append(strategy.optimizer.param_groups[0]["lr"])
+            schedule.after_training_iteration(strategy)
+        assert lrs[0] == pytest.approx(0.1) and strategy.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
+        assert lrs == sorted(lrs, reverse=True)
