@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from clbench.backbones import check_backbone_name
     from clbench.config import resolve_config
     from clbench.datasets import DataSource
     from clbench.engine import RunRequest, run_experiment
     from clbench.records import save_record
-    from clbench.backbones import check_backbone_name
     from clbench.registry import get_strategy, get_stream, plugins, use_plugins
     from clbench.report import format_run
 

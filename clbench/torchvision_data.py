@@ -133,7 +133,7 @@ def _flowers_arrays(root, train, download, size):
     transform = v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
     data = tv.Flowers102(str(root), split="train" if train else "test", download=download, loader=load_image,
                          transform=transform)
-    images, labels = zip(*(data[i] for i in range(len(data)))) if len(data) else ((), ())
+    images, labels = zip(*(data[i] for i in range(len(data))))
     return torch.stack(images).permute(0, 2, 3, 1).contiguous(), list(labels)
 
 
