@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clbench.atomic import write_text_atomically  # noqa: E402
 from clbench.optim import MicroAdam, NanoAdam  # noqa: E402
-from clbench.optim.quiet import import_quietly  # noqa: E402
+from clbench.quiet import import_quietly  # noqa: E402
 from clbench.optim.state import optimizer_state_bytes  # noqa: E402
 from clbench.records import environment  # noqa: E402
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from clbench.errors import UsageError
+from clbench.quiet import silenced
 
 OFFLINE_LITE = (0, 1, 2)
 
@@ -61,7 +62,8 @@ def create_backbone(name: str, weights: Path | None = None) -> tuple[nn.Module, 
 
 def _from_timm_hub(name: str) -> nn.Module:
     try:
-        return timm.create_model(name, pretrained=True)
+        with silenced():  # huggingface_hub logs every failed request
+            return timm.create_model(name, pretrained=True)
     except Exception as exc:  # network, hub or missing-weights errors all end the same way for the user
         raise UsageError(f"cannot get pretrained weights for {name} from the timm hub ({type(exc).__name__}); "
                          "pass --weights FILE, or use an offline backbone (efficientnet_lite0/1/2)") from None

@@ -1,6 +1,6 @@
 """AdamW with block-wise 8-bit moments (bitsandbytes)."""
 
-from clbench.optim.quiet import import_quietly
+from clbench.quiet import import_quietly
 from clbench.strategy import Strategy, trainable_parameters
 
 

@@ -3,7 +3,7 @@
 import torch
 
 from clbench.optim import MicroAdam
-from clbench.optim.quiet import import_quietly
+from clbench.quiet import import_quietly
 from clbench.strategy import Strategy, trainable_parameters
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from clbench.optim.chunks import flat_like, flat_view
-from clbench.optim.quiet import import_quietly
+from clbench.quiet import import_quietly
 from clbench.optim.validation import check_lr, check_positive_int, check_trainable
 
 _galore = import_quietly("galore_torch", "galore-torch")
