@@ -3,17 +3,12 @@ import warnings
 import pytest
 import torch
 from galore_torch import GaLoreAdamW as PackageGaLoreAdamW
+from optimizer_steps import run
 
 from clbench.optim.galore import GaLoreAdamW, galore_param_groups
 from clbench.optim.state import optimizer_state_bytes
 
 GROUP = {"rank": 4, "update_proj_gap": 2, "scale": 1.0, "proj_type": "std"}
-
-
-def run(optimizer, param, grads):
-    for g in grads:
-        param.grad = g.clone()
-        optimizer.step()
 
 
 def test_conv_kernels_are_projected_as_out_by_in_times_kernel_matrices():

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from optimizer_steps import run
 
 from clbench.optim import MicroAdam
 from clbench.optim.chunks import Chunking
@@ -37,12 +38,6 @@ def reference_microadam(weight, grads, lr, betas, eps, weight_decay, density, wi
         c2 = (1 - betas[1]) / (1 - betas[1] ** t)
         w = w * (1 - lr * weight_decay) - lr * c1 * m / ((c2 * v).sqrt() + eps)
     return w.reshape(weight.shape)
-
-
-def run(optimizer, param, grads):
-    for g in grads:
-        param.grad = g.clone()
-        optimizer.step()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from optimizer_steps import run
 
 from clbench.optim import NanoAdam
 from clbench.optim.nanoadam import scheduled_density
@@ -34,12 +35,6 @@ def reference_masked_adam(weight, grads, index, lr, betas, eps, weight_decay=0.0
         v_hat = v / (1 - betas[1] ** t)
         w[index] -= lr * (m_hat / (v_hat.sqrt() + eps) + weight_decay * w[index])
     return w.reshape(weight.shape)
-
-
-def run(optimizer, param, grads):
-    for g in grads:
-        param.grad = g.clone()
-        optimizer.step()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from torch import nn
 
 from clbench.optim.chunks import flat_like, flat_view
 from clbench.quiet import import_quietly
-from clbench.optim.validation import check_lr, check_positive_int, check_trainable
+from clbench.optim.common import check_lr, check_positive_int, check_trainable, closure_loss
 
 _galore = import_quietly("galore_torch", "galore-torch")
 
@@ -56,10 +56,7 @@ class GaLoreAdamW(_galore.GaLoreAdamW):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         with _kernels_as_matrices([p for g in self.param_groups if "rank" in g for p in g["params"]]):
             super().step()
         return loss

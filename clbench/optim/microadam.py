@@ -23,7 +23,8 @@ from torch.optim import Optimizer
 
 from clbench.optim.chunks import Chunking, flat_like, flat_view
 from clbench.optim.state import CompactStateMixin
-from clbench.optim.validation import check_lr, check_positive_int, check_trainable
+from clbench.optim.common import (check_adam_arguments, check_density, check_lr, check_positive_int,
+                                  check_trainable, closure_loss)
 
 QUANT_LEVELS = 15  # 4 bits
 
@@ -42,8 +43,7 @@ class MicroAdam(CompactStateMixin, Optimizer):
         quant_block_size: int = 100_000,
     ):
         check_lr(lr)
-        if not 0 < density <= 1:
-            raise ValueError(f"density must be in (0, 1], got density={density}")
+        check_density("density", density)
         check_positive_int("window", window)
         check_positive_int("block_size", block_size)
         if block_size > 2**15:
@@ -52,10 +52,7 @@ class MicroAdam(CompactStateMixin, Optimizer):
         if quant_block_size % 2:
             raise ValueError("quant_block_size must be even (two 4-bit codes per byte), "
                              f"got quant_block_size={quant_block_size}")
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"betas must be in [0, 1), got betas={betas}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, got weight_decay={weight_decay}")
+        check_adam_arguments(betas, eps, weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, density=density, window=window,
                         block_size=block_size, quant_block_size=quant_block_size)
         super().__init__(params, defaults)
@@ -63,10 +60,7 @@ class MicroAdam(CompactStateMixin, Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:

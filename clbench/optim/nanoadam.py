@@ -27,7 +27,8 @@ from torch.optim import Optimizer
 
 from clbench.optim.chunks import Chunking, flat_like, flat_view
 from clbench.optim.state import CompactStateMixin
-from clbench.optim.validation import check_lr, check_positive_int, check_trainable
+from clbench.optim.common import (check_adam_arguments, check_density, check_lr, check_positive_int,
+                                  check_trainable, closure_loss)
 
 CRITERIA = ("small", "large", "random", "large_gradient")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -71,9 +72,8 @@ class NanoAdam(CompactStateMixin, Optimizer):
     ):
         density_end = density if density_end is None else density_end
         check_lr(lr)
-        for name, value in (("density", density), ("density_end", density_end)):
-            if not 0 < value <= 1:
-                raise ValueError(f"{name} must be in (0, 1], got {name}={value}")
+        check_density("density", density)
+        check_density("density_end", density_end)
         check_positive_int("mask_interval", mask_interval)
         check_positive_int("density_interval", density_interval)
         if not (isinstance(chunk_size, int) and chunk_size >= 0):
@@ -87,12 +87,7 @@ class NanoAdam(CompactStateMixin, Optimizer):
             if total_steps is None or total_steps < 1:
                 raise ValueError(f"density_schedule={density_schedule!r} needs total_steps >= 1, "
                                  f"got total_steps={total_steps}")
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"betas must be in [0, 1), got betas={betas}")
-        if not eps >= 0:
-            raise ValueError(f"eps must be non-negative, got eps={eps}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, got weight_decay={weight_decay}")
+        check_adam_arguments(betas, eps, weight_decay)
         if not state_dtype.is_floating_point:
             raise ValueError(f"state_dtype must be a floating-point dtype, got state_dtype={state_dtype}")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, density=density,
@@ -105,10 +100,7 @@ class NanoAdam(CompactStateMixin, Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         position = 0
         for group in self.param_groups:
             for p in group["params"]:
