@@ -20,6 +20,7 @@ RUN_DEFAULTS = {
     "weights": "",
     "label_smoothing": 0.0,
     "lr_schedule": "constant",  # or "cosine": cosine decay to 0 over each task's steps
+    "augment": False,  # random horizontal flips and shifts of training batches, on the device
     # On CUDA only: bf16 autocast and channels-last memory format.
     "amp": True,
     "channels_last": True,

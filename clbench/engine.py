@@ -18,13 +18,14 @@ from tqdm.auto import tqdm
 
 from clbench import metrics
 from clbench.backbones import create_backbone
+from clbench.batches import TensorBatches
 from clbench.datasets import DataSource
 from clbench.errors import Diverged, UsageError
 from clbench.model import ImageInput, TaskHeadsModel
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, environment
 from clbench.strategy import Strategy
-from clbench.streams import StreamSpec, load_stream
+from clbench.streams import StreamSpec, TaskData, load_stream
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,15 @@ class TaskIncrementalTemplate(SupervisedTemplate):
     """Avalanche's supervised template with a fresh optimizer per task, built by the strategy plugin
     from the backbone and that task's head, with that task's learning rate."""
 
-    def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, task_steps: list[int], **kwargs):
+    def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, tasks: list[TaskData], seed: int,
+                 **kwargs):
         self._clbench_strategy = clbench_strategy
         self._clbench_config = clbench_config
-        self._task_steps = task_steps
+        self._tasks = tasks
+        self._task_steps = [clbench_config["epochs"] * math.ceil(len(t.train_y) / clbench_config["batch_size"])
+                            for t in tasks]
+        self._shuffle = torch.Generator().manual_seed(seed)
+        self._on_device: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         model = kwargs["model"]
         first_optimizer = self._optimizer_for(model, 0)
         super().__init__(optimizer=first_optimizer, **kwargs)
@@ -63,6 +69,21 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self.model = self.model_adaptation()
         self.optimizer = self._optimizer_for(self.model, self.experience.current_experience)
 
+    def make_train_dataloader(self, **kwargs):
+        task = self.experience.current_experience
+        self.dataloader = TensorBatches(*self._data_on_device(task, "train"), task, self.train_mb_size, self._shuffle)
+
+    def make_eval_dataloader(self, **kwargs):
+        task = self.experience.current_experience
+        self.dataloader = TensorBatches(*self._data_on_device(task, "test"), task, self.eval_mb_size)
+
+    def _data_on_device(self, task: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if (task, split) not in self._on_device:
+            data = self._tasks[task]
+            images, labels = (data.train_x, data.train_y) if split == "train" else (data.test_x, data.test_y)
+            self._on_device[task, split] = (images.to(self.device), labels.to(self.device))
+        return self._on_device[task, split]
+
     def forward(self):
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self._clbench_amp()):
             return super().forward()
@@ -74,13 +95,12 @@ class TaskIncrementalTemplate(SupervisedTemplate):
 class CosineSchedule(SupervisedPlugin):
     """Cosine decay of every task's learning rate to 0 over the task's steps, stepped per iteration."""
 
-    def __init__(self, task_steps: list[int]):
+    def __init__(self):
         super().__init__()
-        self.task_steps = task_steps
         self.scheduler = None
 
     def before_training_exp(self, strategy, **kwargs):
-        steps = self.task_steps[strategy.experience.current_experience]
+        steps = len(strategy.dataloader) * strategy.train_epochs
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(strategy.optimizer, T_max=steps)
 
     def after_training_iteration(self, strategy, **kwargs):
@@ -143,7 +163,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     image_size = config["image_size"] or data_config["input_size"][-1]
     tasks = load_stream(request.stream, config, request.source, image_size)
     model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
-                           ImageInput(image_size, data_config["mean"], data_config["std"]))
+                           ImageInput(image_size, data_config["mean"], data_config["std"], config["augment"]))
     pretrained = {name: p.detach().clone() for name, p in model.backbone.named_parameters()}
 
     benchmark = tensors_benchmark(
@@ -154,11 +174,11 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     )
     if torch.device(request.device).type == "cuda" and config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    task_steps = [config["epochs"] * math.ceil(len(t.train_y) / config["batch_size"]) for t in tasks]
     cl_strategy = TaskIncrementalTemplate(
         clbench_strategy=request.strategy,
         clbench_config=config,
-        task_steps=task_steps,
+        tasks=tasks,
+        seed=request.seed,
         model=model,
         criterion=torch.nn.CrossEntropyLoss(label_smoothing=config["label_smoothing"]),
         train_mb_size=config["batch_size"],
@@ -169,7 +189,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             DivergenceCheck(),
             ProgressBar(progress),
             *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),
-            *([CosineSchedule(task_steps)] if config["lr_schedule"] == "cosine" else []),
+            *([CosineSchedule()] if config["lr_schedule"] == "cosine" else []),
             *request.strategy.make_plugins(config),
         ],
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),

@@ -11,11 +11,13 @@ from torch import nn
 class ImageInput(nn.Module):
     """uint8 images (N, H, W) or (N, H, W, C) -> float (N, 3, size, size), resized (bilinear,
     antialiased) and normalised for the backbone. Runs per batch on the model's device, so data
-    sets stay compact uint8 tensors at their own resolution."""
+    sets stay compact uint8 tensors at their own resolution. With `augment`, training batches are
+    also flipped horizontally (half of them) and shifted by up to size/8 pixels (zero fill)."""
 
-    def __init__(self, size: int, mean, std):
+    def __init__(self, size: int, mean, std, augment: bool = False):
         super().__init__()
         self.size = size
+        self.augment = augment
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
@@ -26,7 +28,25 @@ class ImageInput(nn.Module):
             x = x.expand(-1, 3, -1, -1)
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
-        return ((x - self.mean) / self.std).contiguous()
+        x = (x - self.mean) / self.std
+        if self.augment and self.training:
+            x = flip_and_shift(x, max_shift=max(1, self.size // 8))
+        return x.contiguous()
+
+
+def flip_and_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Each image flipped horizontally with probability 1/2 and shifted by whole pixels in
+    [-max_shift, max_shift] along both axes, the uncovered border filled with zeros."""
+    n, _, height, width = x.shape
+    flip = torch.rand(n, device=x.device) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), device=x.device)
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 2] = shifts[:, 0] * 2 / width
+    theta[:, 1, 2] = shifts[:, 1] * 2 / height
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
 class TaskHeadsModel(MultiTaskModule):

@@ -78,14 +78,16 @@ def test_cosine_schedule_decays_each_task_to_zero():
     from clbench.engine import CosineSchedule
 
     param = torch.nn.Parameter(torch.zeros(1))
-    schedule = CosineSchedule(task_steps=[4, 2])
-    for task, steps in enumerate([4, 2]):
-        strategy = SimpleNamespace(optimizer=torch.optim.SGD([param], lr=0.1),
-                                   experience=SimpleNamespace(current_experience=task))
+    schedule = CosineSchedule()
+    for batches, epochs in [(2, 2), (2, 1)]:
+        steps = batches * epochs
+        strategy = SimpleNamespace(optimizer=torch.optim.SGD([param], lr=0.1), dataloader=[None] * batches,
+                                   train_epochs=epochs)
         schedule.before_training_exp(strategy)
         lrs = []
         for _ in range(steps):
             lrs.append(strategy.optimizer.param_groups[0]["lr"])
+            strategy.optimizer.step()
             schedule.after_training_iteration(strategy)
         assert lrs[0] == pytest.approx(0.1) and strategy.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
         assert lrs == sorted(lrs, reverse=True)

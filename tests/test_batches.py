@@ -1,0 +1,46 @@
+import torch
+
+from clbench.batches import TensorBatches
+from clbench.model import ImageInput, flip_and_shift
+
+
+def test_training_batches_cover_every_example_once_per_epoch_in_a_seeded_order():
+    images, labels = torch.arange(10).view(10, 1, 1), torch.arange(10)
+    batches = TensorBatches(images, labels, task=3, batch_size=4, generator=torch.Generator().manual_seed(0))
+    epochs = [[b for b in batches] for _ in range(2)]
+    assert len(batches) == 3 and [len(b[1]) for b in epochs[0]] == [4, 4, 2]
+    orders = [torch.cat([b[1] for b in epoch]) for epoch in epochs]
+    assert all(sorted(order.tolist()) == list(range(10)) for order in orders)
+    assert not torch.equal(orders[0], orders[1]) and not torch.equal(orders[0], labels)
+    assert all(torch.equal(b[0].view(-1), b[1]) and bool((b[2] == 3).all()) for b in epochs[0])
+    again = TensorBatches(images, labels, 3, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cat([b[1] for b in again]), orders[0])
+
+
+def test_evaluation_batches_keep_the_order():
+    labels = torch.arange(5)
+    assert torch.equal(torch.cat([b[1] for b in TensorBatches(labels.view(5, 1), labels, 0, 2)]), labels)
+
+
+def test_flip_and_shift_only_flips_and_translates():
+    torch.manual_seed(0)
+    x = torch.randn(16, 3, 8, 8)
+    out = flip_and_shift(x, max_shift=1)
+    for original, augmented in zip(x, out):
+        candidates = []
+        for image in (original, original.flip(-1)):
+            padded = torch.nn.functional.pad(image, (1, 1, 1, 1))
+            candidates += [padded[:, 1 + dy:9 + dy, 1 + dx:9 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        assert any(torch.equal(augmented, c) for c in candidates)
+    assert not torch.equal(out, x)
+
+
+def test_image_input_augments_only_in_training():
+    images = torch.randint(0, 256, (4, 8, 8), dtype=torch.uint8)
+    layer = ImageInput(8, (0.5,) * 3, (0.5,) * 3, augment=True)
+    plain = ImageInput(8, (0.5,) * 3, (0.5,) * 3)
+    layer.eval()
+    assert torch.equal(layer(images), plain(images))
+    layer.train()
+    torch.manual_seed(1)
+    assert not torch.equal(layer(images), plain(images))
