@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,33 +40,33 @@ class RunRequest:
 
 class TaskIncrementalTemplate(SupervisedTemplate):
     """Avalanche's supervised template with a fresh optimizer per task, built by the strategy plugin
-    from the backbone and that task's head, with that task's learning rate."""
+    from the backbone and that task's head, with that task's learning rate. Batches are slices of
+    the task's tensors, moved to the device once (TensorBatches), instead of a DataLoader's."""
 
     def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, tasks: list[TaskData], seed: int,
                  **kwargs):
         self._clbench_strategy = clbench_strategy
         self._clbench_config = clbench_config
         self._tasks = tasks
-        self._task_steps = [clbench_config["epochs"] * math.ceil(len(t.train_y) / clbench_config["batch_size"])
-                            for t in tasks]
         self._shuffle = torch.Generator().manual_seed(seed)
         self._on_device: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         model = kwargs["model"]
-        first_optimizer = self._optimizer_for(model, 0)
+        first_optimizer = self._optimizer_for(model, 0, task_steps=1)  # replaced at the start of every task
         super().__init__(optimizer=first_optimizer, **kwargs)
 
-    def _optimizer_for(self, model: TaskHeadsModel, task: int):
+    def _optimizer_for(self, model: TaskHeadsModel, task: int, task_steps: int):
         try:
             return self._clbench_strategy.make_optimizer(
                 model.backbone, model.heads[task], self._clbench_config["lr"][task],
-                {**self._clbench_config, "task_steps": self._task_steps[task]},
+                {**self._clbench_config, "task_steps": task_steps},
             )
         except ValueError as exc:
             raise UsageError(f"strategy {self._clbench_strategy.name}: {exc}; fix it with --set") from None
 
     def check_model_and_optimizer(self, **kwargs):
         self.model = self.model_adaptation()
-        self.optimizer = self._optimizer_for(self.model, self.experience.current_experience)
+        self.optimizer = self._optimizer_for(self.model, self.experience.current_experience,
+                                             task_steps=len(self.dataloader) * self.train_epochs)
 
     def make_train_dataloader(self, **kwargs):
         task = self.experience.current_experience
