@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"an offline backbone or any timm model name (default {DEFAULT_BACKBONE})")
     run.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seeds", type=_seed_list, metavar="N,N,...",
+                     help="run each of these seeds (one record each); seeds with a completed record are skipped")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
     run.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
@@ -77,7 +80,7 @@ def _run(args) -> int:
     from clbench.config import resolve_config
     from clbench.datasets import DataSource
     from clbench.engine import RunRequest, run_experiment
-    from clbench.records import save_record
+    from clbench.records import record_path, save_record
     from clbench.registry import get_strategy, get_stream, plugins, use_plugins
     from clbench.report import format_run
 
@@ -94,19 +97,43 @@ def _run(args) -> int:
     import torch
 
     torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
-    request = RunRequest(stream, strategy, args.backbone, args.seed, config, device,
-                         DataSource(args.data_root, download=not args.no_download))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
-        record = run_experiment(request, progress=not args.no_progress)
-    record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
-    path = save_record(args.results, record)
-    print(format_run(record))
-    print(f"record: {path}")
-    if record["status"] != "completed":
-        print(f"clbench: run {record['status']}: {record['error']}", file=sys.stderr)
-        return 1
-    return 0
+    source = DataSource(args.data_root, download=not args.no_download)
+    unfinished = 0
+    for seed in args.seeds or [args.seed]:
+        existing = record_path(args.results, {"stream": stream.name, "strategy": strategy.name,
+                                              "backbone": args.backbone, "seed": seed, "config": config})
+        if _completed(existing):
+            print(f"seed {seed}: skipped, a completed record exists: {existing}")
+            continue
+        request = RunRequest(stream, strategy, args.backbone, seed, config, device, source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
+            record = run_experiment(request, progress=not args.no_progress)
+        record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
+        path = save_record(args.results, record)
+        print(format_run(record))
+        print(f"record: {path}")
+        if record["status"] != "completed":
+            print(f"clbench: run {record['status']} (seed {seed}): {record['error']}", file=sys.stderr)
+            unfinished += 1
+    return 1 if unfinished else 0
+
+
+def _completed(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("status") == "completed"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 0,1,2") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed")
+    return seeds
 
 
 def _list(args) -> int:

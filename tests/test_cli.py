@@ -41,6 +41,8 @@ def assert_one_line_error(result, *fragments, code=2):
         (["--set", "density=lots"], ["density='lots' is not a valid float"]),
         (["--set", "density=2"], ["density must be in (0, 1]", "--set"]),
         (["--seed", "x"], ["invalid int value"]),
+        (["--seeds", "0,x"], ["'0,x' is not a comma-separated list of integers"]),
+        (["--seeds", "1,1"], ["'1,1' repeats a seed"]),
         (["--set", "criterion=median"], ["criterion must be one of small, large", "'median'"]),
         (["--strategy", "galore", "--set", "rank=0"], ["rank must be a positive integer, got rank=0"]),
         (["--strategy", "microadam", "--set", "official=true"], ["official=true needs a CUDA GPU"]),
@@ -95,3 +97,16 @@ def test_diverging_run_is_recorded_and_exits_1(tmp_path):
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert record["status"] == "diverged" and record["divergence"]["task"] == 0
     assert record["metrics"]["acc"] is None
+
+
+def test_seeds_run_one_record_each_and_a_rerun_skips_completed_ones(tmp_path):
+    first = clbench("run", "--smoke", "--no-progress", "--seeds", "0,1", "--results", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    records = {json.loads(p.read_text())["seed"]: p for p in tmp_path.glob("*.json")}
+    assert sorted(records) == [0, 1]
+    written = {seed: path.stat().st_mtime_ns for seed, path in records.items()}
+    second = clbench("run", "--smoke", "--no-progress", "--seeds", "0,1,2", "--results", str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("skipped, a completed record exists") == 2
+    assert sorted(json.loads(p.read_text())["seed"] for p in tmp_path.glob("*.json")) == [0, 1, 2]
+    assert all(records[seed].stat().st_mtime_ns == mtime for seed, mtime in written.items())
