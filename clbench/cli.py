@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    board = commands.add_parser("leaderboard", help="tables of mean, interval and paired test over seeds")
+    board.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
+    board.add_argument("--stream", help="only this stream")
+    board.add_argument("--baseline", default="adamw", help="strategy the others are compared with (default adamw)")
+    board.add_argument("--format", choices=("md", "csv", "html", "json"), default="md")
+    board.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
     listing = commands.add_parser("list", help="list streams, strategies or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "backbones"))
     for command in (run, listing):
@@ -136,6 +143,31 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
+def _leaderboard(args) -> int:
+    from clbench.leaderboard import build_tables
+    from clbench.leaderboard_format import render
+    from clbench.records import load_records
+
+    records, problems = load_records(args.results)
+    tables, notes = build_tables(records, baseline=args.baseline, stream=args.stream)
+    for line in problems + notes:
+        print(f"clbench: skipped {line}", file=sys.stderr)
+    if not tables:
+        raise UsageError(f"no completed run records{f' of stream {args.stream}' if args.stream else ''} in "
+                         f"{args.results}; run clbench run first, or pass --results DIR")
+    _write_output(render(tables, problems + notes, args.format), args.out)
+    return 0
+
+
+def _write_output(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        from clbench.atomic import write_text_atomically
+
+        write_text_atomically(out, text)
+
+
 def _list(args) -> int:
     from clbench import registry
 
@@ -169,7 +201,7 @@ def _check_writable(results: Path) -> None:
                          "pass --results DIR")
 
 
-_COMMANDS = {"run": _run, "list": _list}
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "list": _list}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from clbench.atomic import write_text_atomically
+from clbench.errors import UsageError
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("clbench", "torch", "torchvision", "timm", "avalanche-lib", "numpy")
@@ -72,3 +73,33 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+_REQUIRED_KEYS = ("stream", "strategy", "backbone", "seed", "status", "tasks", "accuracy_matrix",
+                  "baseline_accuracy", "metrics", "config")
+
+
+def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
+    """Every run record in results_dir, and one line for each file there that is not a readable
+    record of this schema version (hidden files, such as a write in progress, are not looked at)."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise UsageError(f"results folder {results_dir} does not exist; pass --results DIR")
+    records, problems = [], []
+    for path in sorted(results_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(f"{path}: not a JSON run record ({type(exc).__name__})")
+            continue
+        if not isinstance(record, dict) or "schema_version" not in record:
+            problems.append(f"{path}: not a run record")
+        elif record["schema_version"] != SCHEMA_VERSION:
+            problems.append(f"{path}: schema version {record['schema_version']!r}, this clbench reads {SCHEMA_VERSION}")
+        elif missing := [key for key in _REQUIRED_KEYS if key not in record]:
+            problems.append(f"{path}: truncated record, missing {', '.join(missing)}")
+        else:
+            records.append({**record, "path": str(path)})
+    return records, problems

@@ -12,6 +12,9 @@ from clbench.torchvision_data import TORCHVISION_DATASETS
 
 DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS}
 
+# The settings a stream defines, overridable with --set; they are run settings, not strategy settings.
+STREAM_SETTINGS = ("image_size", "train_per_class", "test_per_class")
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -51,11 +54,7 @@ class StreamSpec:
             raise ValueError(f"stream {self.name!r} has no tasks")
 
     def defaults(self) -> dict:
-        return {
-            "image_size": self.image_size,
-            "train_per_class": self.train_per_class,
-            "test_per_class": self.test_per_class,
-        }
+        return {key: getattr(self, key) for key in STREAM_SETTINGS}
 
 
 @dataclass

@@ -1,0 +1,166 @@
+"""The leaderboard: completed run records grouped into tables, with means over seeds, confidence
+intervals, and paired tests against a baseline strategy on matched seeds.
+
+A table holds the runs of one stream and backbone under the same run settings (epochs, image size,
+BatchNorm handling, ...); a row is one strategy with one configuration, over its seeds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from clbench.config import RUN_DEFAULTS
+from clbench.records import config_hash
+from clbench.stats import Estimate, PairedComparison, mean_interval, paired_comparison
+from clbench.streams import STREAM_SETTINGS
+
+RUN_SETTINGS = (*RUN_DEFAULTS, *STREAM_SETTINGS)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    better: str  # "higher" or "lower": which end is marked best
+    value: Callable[[dict], float | None]
+
+
+def columns(tasks: list[str]) -> list[Column]:
+    final = [Column(f"final_{task}", f"final {task}", "higher",
+                    lambda r, j=j: r["accuracy_matrix"][-1][j]) for j, task in enumerate(tasks)]
+    return [
+        Column("acc", "acc", "higher", lambda r: r["metrics"]["acc"]),
+        Column("forgetting", "forgetting", "lower", lambda r: r["metrics"]["forgetting"]),
+        Column("bwt", "bwt", "higher", lambda r: r["metrics"]["bwt"]),
+        *final,
+        Column("drift_l2", "drift l2", "lower", lambda r: r["metrics"]["drift_l2"]),
+        Column("state_mb", "state MB", "lower", lambda r: max(r["optimizer_state_bytes"]) / 2**20),
+    ]
+
+
+# The columns compared with the baseline by a paired test.
+COMPARED = ("acc", "forgetting")
+
+
+@dataclass
+class Row:
+    strategy: str
+    label: str
+    config: dict
+    records: list[dict]
+    estimates: dict[str, Estimate | None] = field(default_factory=dict)
+    versus_baseline: dict[str, PairedComparison | None] = field(default_factory=dict)
+    best: set[str] = field(default_factory=set)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r["seed"] for r in self.records]
+
+    def per_seed(self, column: Column) -> dict[int, float]:
+        return {r["seed"]: v for r in self.records if (v := column.value(r)) is not None}
+
+
+@dataclass
+class Table:
+    stream: str
+    backbone: str
+    tasks: list[str]
+    settings: dict  # the run settings shared by every row
+    heading: dict  # those of the settings that differ between this stream's tables
+    columns: list[Column]
+    rows: list[Row]
+    baseline: Row | None
+
+
+def build_tables(records: list[dict], baseline: str = "adamw", stream: str | None = None) -> tuple[list[Table], list[str]]:
+    """The leaderboard tables of the completed records, and notes on the records left out."""
+    notes = []
+    completed = []
+    for record in records:
+        if stream is not None and record["stream"] != stream:
+            continue
+        if record["status"] != "completed":
+            notes.append(f"{record['path']}: run {record['status']} ({record.get('error')}), left out")
+        else:
+            completed.append(record)
+
+    by_table: dict[tuple, list[dict]] = defaultdict(list)
+    for record in completed:
+        settings = {key: record["config"].get(key) for key in RUN_SETTINGS}
+        key = (record["stream"], record["backbone"], tuple(record["tasks"]), config_hash(settings))
+        by_table[key].append(record)
+
+    tables = [_table(group, baseline, notes) for _, group in sorted(by_table.items(), key=lambda item: item[0][:3])]
+    _set_headings(tables)
+    return tables, notes
+
+
+def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
+    first = records[0]
+    settings = {key: first["config"].get(key) for key in RUN_SETTINGS}
+    cols = columns(first["tasks"])
+
+    by_config: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r["seed"], r["path"])):
+        group = by_config[record["strategy"], config_hash(record["config"])]
+        if any(r["seed"] == record["seed"] for r in group):
+            notes.append(f"{record['path']}: a second record of seed {record['seed']} for the same "
+                         "configuration, left out")
+        else:
+            group.append(record)
+    rows = [Row(strategy, strategy, group[0]["config"], group) for (strategy, _), group in sorted(by_config.items())]
+    _label_variants(rows)
+
+    for row in rows:
+        for column in cols:
+            values = list(row.per_seed(column).values())
+            row.estimates[column.key] = mean_interval(values) if values else None
+
+    baselines = [row for row in rows if row.strategy == baseline]
+    reference = max(baselines, key=lambda row: len(row.records), default=None)
+    if len(baselines) > 1:
+        notes.append(f"{first['stream']} / {first['backbone']}: {len(baselines)} configurations of the baseline "
+                     f"{baseline}; compared against {reference.label}, the one with most seeds")
+    if reference is not None:
+        for row in rows:
+            for column in (c for c in cols if c.key in COMPARED):
+                row.versus_baseline[column.key] = (
+                    None if row is reference else paired_comparison(row.per_seed(column), reference.per_seed(column)))
+
+    for column in cols:
+        means = {id(row): est.mean for row in rows if (est := row.estimates[column.key]) is not None}
+        if means:
+            best = max(means.values()) if column.better == "higher" else min(means.values())
+            for row in rows:
+                if means.get(id(row)) == best:
+                    row.best.add(column.key)
+    return Table(first["stream"], first["backbone"], list(first["tasks"]), settings, {}, cols, rows, reference)
+
+
+def _label_variants(rows: list[Row]) -> None:
+    """A strategy with several configurations in one table gets the settings that tell them apart."""
+    by_strategy = defaultdict(list)
+    for row in rows:
+        by_strategy[row.strategy].append(row)
+    for variants in by_strategy.values():
+        if len(variants) > 1:
+            differing = _differing_keys([row.config for row in variants])
+            for row in variants:
+                row.label = f"{row.strategy} (" + ", ".join(f"{k}={row.config.get(k)}" for k in differing) + ")"
+
+
+def _set_headings(tables: list[Table]) -> None:
+    by_stream = defaultdict(list)
+    for table in tables:
+        by_stream[table.stream, table.backbone].append(table)
+    for group in by_stream.values():
+        differing = _differing_keys([table.settings for table in group])
+        for table in group:
+            table.heading = {key: table.settings[key] for key in differing}
+
+
+def _differing_keys(configs: list[dict]) -> list[str]:
+    keys = sorted(set().union(*configs))
+    return [key for key in keys if len({repr(config.get(key)) for config in configs}) > 1]

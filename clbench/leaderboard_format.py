@@ -1,0 +1,169 @@
+"""Writing leaderboard tables as Markdown, CSV, HTML or JSON."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+
+from clbench.leaderboard import COMPARED, Row, Table
+from clbench.stats import CONFIDENCE, Estimate, PairedComparison
+
+FORMATS = ("md", "csv", "html", "json")
+
+
+def render(tables: list[Table], notes: list[str], fmt: str) -> str:
+    return {"md": _markdown, "csv": _csv, "html": _html, "json": _json}[fmt](tables, notes)
+
+
+def _title(table: Table) -> str:
+    settings = ", ".join(f"{key}={value}" for key, value in table.heading.items())
+    return " · ".join(filter(None, (table.stream, table.backbone, settings)))
+
+
+def _legend(table: Table) -> str:
+    pct = round(CONFIDENCE * 100)
+    text = (f"Mean ± half-width of the {pct}% t-interval over seeds; best mean per column in bold "
+            "(forgetting, drift and state: lowest).")
+    if table.baseline is not None:
+        text += (f" Δ vs {table.baseline.label}: mean difference over matched seeds [{pct}% interval], "
+                 "and the two-sided p-value of a paired t-test.")
+    return text
+
+
+def _header(table: Table) -> list[str]:
+    header = ["strategy", "seeds", *(c.label for c in table.columns)]
+    if table.baseline is not None:
+        for key in COMPARED:
+            header += [f"Δ {key}", "p"]
+    return header
+
+
+def _cells(table: Table, row: Row) -> list[tuple[str, bool]]:
+    """(text, is best) for each column of a row."""
+    cells = [(row.label, False), (str(len(row.records)), False)]
+    cells += [(_estimate(row.estimates[c.key]), c.key in row.best) for c in table.columns]
+    if table.baseline is not None:
+        for key in COMPARED:
+            comparison = row.versus_baseline.get(key)
+            cells += [(_difference(comparison, row is table.baseline), False), (_p(comparison), False)]
+    return cells
+
+
+def _estimate(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "n/a"
+    if estimate.half_width is None:
+        return f"{estimate.mean:.2f}"
+    return f"{estimate.mean:.2f} ± {estimate.half_width:.2f}"
+
+
+def _difference(comparison: PairedComparison | None, is_baseline: bool) -> str:
+    if is_baseline:
+        return "baseline"
+    if comparison is None:
+        return "no common seeds"
+    d = comparison.difference
+    if d.low is None:
+        return f"{d.mean:+.2f} (1 seed)"
+    return f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+
+
+def _p(comparison: PairedComparison | None) -> str:
+    if comparison is None or comparison.p_value is None:
+        return ""
+    return f"{comparison.p_value:.3f}" if comparison.p_value >= 0.001 else f"{comparison.p_value:.1e}"
+
+
+def _markdown(tables: list[Table], notes: list[str]) -> str:
+    out = []
+    for table in tables:
+        out += [f"### {_title(table)}", "", _legend(table), ""]
+        header = _header(table)
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "---|" * len(header))
+        for row in table.rows:
+            cells = [f"**{text}**" if best else text for text, best in _cells(table, row)]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    out += _note_lines(notes, "- ")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _html(tables: list[Table], notes: list[str]) -> str:
+    out = ['<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>clbench leaderboard</title>',
+           "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;"
+           "text-align:right}td:first-child{text-align:left}</style></head><body>"]
+    for table in tables:
+        out.append(f"<h3>{html.escape(_title(table))}</h3><p>{html.escape(_legend(table))}</p><table>")
+        out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in _header(table)) + "</tr>")
+        for row in table.rows:
+            cells = (f"<b>{html.escape(text)}</b>" if best else html.escape(text) for text, best in _cells(table, row))
+            out.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        out.append("</table>")
+    if notes:
+        out.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _row_data(table: Table, row: Row) -> dict:
+    data = {
+        "stream": table.stream,
+        "backbone": table.backbone,
+        "settings": table.settings,
+        "strategy": row.strategy,
+        "label": row.label,
+        "config": row.config,
+        "seeds": row.seeds,
+        "records": [r["path"] for r in row.records],
+        "best": sorted(row.best),
+    }
+    for column in table.columns:
+        estimate = row.estimates[column.key]
+        data[column.key] = None if estimate is None else {"mean": estimate.mean, "low": estimate.low,
+                                                           "high": estimate.high, "n": estimate.n}
+    if table.baseline is not None:
+        data["baseline"] = table.baseline.label
+        for key in COMPARED:
+            comparison = row.versus_baseline.get(key)
+            data[f"{key}_vs_baseline"] = None if comparison is None else {
+                "difference": comparison.difference.mean, "low": comparison.difference.low,
+                "high": comparison.difference.high, "p_value": comparison.p_value, "seeds": list(comparison.seeds)}
+    return data
+
+
+def _json(tables: list[Table], notes: list[str]) -> str:
+    rows = [_row_data(table, row) for table in tables for row in table.rows]
+    return json.dumps({"confidence": CONFIDENCE, "rows": rows, "notes": notes}, indent=2) + "\n"
+
+
+def _csv(tables: list[Table], notes: list[str]) -> str:
+    flat_rows = []
+    for table in tables:
+        for row in table.rows:
+            data = _row_data(table, row)
+            flat = {"stream": data["stream"], "backbone": data["backbone"],
+                    "settings": json.dumps(table.heading), "strategy": data["strategy"], "label": data["label"],
+                    "seeds": " ".join(map(str, data["seeds"]))}
+            for column in table.columns:
+                estimate = data[column.key] or {}
+                for part in ("mean", "low", "high"):
+                    flat[f"{column.key}_{part}"] = estimate.get(part)
+                flat[f"{column.key}_best"] = column.key in row.best
+            for key in COMPARED:
+                comparison = data.get(f"{key}_vs_baseline") or {}
+                for part in ("difference", "low", "high", "p_value"):
+                    flat[f"{key}_vs_baseline_{part}"] = comparison.get(part)
+            flat_rows.append(flat)
+    buffer = io.StringIO()
+    fieldnames = list(dict.fromkeys(key for flat in flat_rows for key in flat))
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat_rows)
+    return buffer.getvalue()
+
+
+def _note_lines(notes: list[str], bullet: str) -> list[str]:
+    return ["Left out:", *(bullet + note for note in notes)] if notes else []

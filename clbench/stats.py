@@ -1,0 +1,60 @@
+"""Statistics over seeds: the mean with a Student-t confidence interval, and a paired t-test."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The mean of n values and its confidence interval; low and high are None when n < 2."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.low is None else (self.high - self.low) / 2
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Mean of the differences a - b over matched seeds, its interval, and the paired t-test's
+    two-sided p-value (None with fewer than 2 pairs, or when every difference is the same)."""
+
+    difference: Estimate
+    p_value: float | None
+    seeds: tuple[int, ...]
+
+
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
+    """Mean and t-interval: mean +- t_{(1+c)/2, n-1} * s / sqrt(n), s the sample standard deviation."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values to average")
+    mean = math.fsum(values) / n
+    if n < 2:
+        return Estimate(mean, None, None, n)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+    return Estimate(mean, mean - half, mean + half, n)
+
+
+def paired_comparison(a: dict[int, float], b: dict[int, float], confidence: float = CONFIDENCE) -> PairedComparison | None:
+    """Compares a and b (value per seed) on the seeds they share; None when they share none."""
+    seeds = tuple(sorted(set(a) & set(b)))
+    if not seeds:
+        return None
+    differences = [a[s] - b[s] for s in seeds]
+    p_value = None
+    if len(seeds) >= 2 and len(set(differences)) > 1:
+        p_value = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
+    return PairedComparison(mean_interval(differences, confidence), p_value, seeds)

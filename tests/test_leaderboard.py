@@ -1,0 +1,151 @@
+"""`clbench leaderboard` on small fixed record sets whose statistics are worked out by hand."""
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from clbench.cli import main
+from clbench.config import RUN_DEFAULTS
+from clbench.records import SCHEMA_VERSION
+
+T_975_DF2 = 0.95 * math.sqrt(2 / (1 - 0.95**2))  # see test_stats.py
+
+
+def record(strategy, seed, forgetting, final_second, lr=1e-3, status="completed", **settings):
+    """A two-task run: 90% on task a after training on it, 90 - forgetting after task b."""
+    config = {**RUN_DEFAULTS, "image_size": 32, "train_per_class": 10, "test_per_class": 5, "lr": [lr, lr],
+              **settings}
+    matrix = [[90.0, 10.0], [90.0 - forgetting, final_second]]
+    return {
+        "schema_version": SCHEMA_VERSION, "stream": "s", "strategy": strategy, "backbone": "b", "seed": seed,
+        "status": status, "error": None if status == "completed" else "non-finite loss", "tasks": ["a", "b"],
+        "accuracy_matrix": matrix if status == "completed" else matrix[:1], "baseline_accuracy": [10.0, 10.0],
+        "metrics": {"acc": (90.0 - forgetting + final_second) / 2, "forgetting": forgetting, "bwt": -forgetting,
+                    "drift_l2": 1.0 + seed, "fraction_changed": 1.0},
+        "optimizer_state_bytes": [2**20, 2 * 2**20], "config": config,
+    }
+
+
+def write(folder, records):
+    folder.mkdir(exist_ok=True)
+    for i, r in enumerate(records):
+        (folder / f"{r['strategy']}_{r['seed']}_{i}.json").write_text(json.dumps(r))
+    return folder
+
+
+def leaderboard(capsys, folder, *args):
+    code = main(["leaderboard", "--results", str(folder), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def three_seeds(tmp_path):
+    return write(tmp_path / "runs", [
+        record("adamw", 0, 10.0, 80.0), record("adamw", 1, 12.0, 82.0), record("adamw", 2, 14.0, 84.0),
+        # forgetting differences to adamw -1, 0, -2; final accuracy on task b 1 point lower each seed
+        record("nanoadam", 0, 9.0, 79.0), record("nanoadam", 1, 12.0, 81.0), record("nanoadam", 2, 12.0, 83.0),
+    ])
+
+
+def test_json_means_intervals_and_paired_test(capsys, three_seeds):
+    code, out, err = leaderboard(capsys, three_seeds, "--format", "json")
+    assert code == 0 and err == ""
+    rows = {row["strategy"]: row for row in json.loads(out)["rows"]}
+    adamw, nano = rows["adamw"], rows["nanoadam"]
+    assert adamw["seeds"] == [0, 1, 2]
+    # adamw forgetting 10, 12, 14: mean 12, sd 2
+    half = T_975_DF2 * 2 / math.sqrt(3)
+    assert adamw["forgetting"]["mean"] == pytest.approx(12.0)
+    assert (adamw["forgetting"]["low"], adamw["forgetting"]["high"]) == pytest.approx((12 - half, 12 + half))
+    assert adamw["state_mb"]["mean"] == pytest.approx(2.0)  # the largest state over the tasks
+    # differences -1, 0, -2: mean -1, sd 1; the interval contains 0 and p = 1 - t / sqrt(2 + t^2)
+    versus = nano["forgetting_vs_baseline"]
+    t = -1 / (1 / math.sqrt(3))
+    assert versus["difference"] == pytest.approx(-1.0)
+    assert versus["low"] == pytest.approx(-1 - T_975_DF2 / math.sqrt(3))
+    assert versus["low"] < 0 < versus["high"]
+    assert versus["p_value"] == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t))
+    assert versus["seeds"] == [0, 1, 2]
+    assert adamw["forgetting_vs_baseline"] is None  # the baseline is not compared with itself
+    assert "forgetting" in nano["best"] and "acc" in adamw["best"] and "final_b" in adamw["best"]
+
+
+def test_markdown_marks_the_best_and_states_the_comparison(capsys, three_seeds):
+    code, out, _ = leaderboard(capsys, three_seeds)
+    assert code == 0
+    nano_line = next(line for line in out.splitlines() if line.startswith("| nanoadam"))
+    cells = [c.strip() for c in nano_line.strip("|").split("|")]
+    assert cells[1] == "3"
+    assert cells[3].startswith("**11.00 ± ")  # forgetting: lowest mean is bold
+    assert cells[2].startswith("**80.00 ± ")  # acc: both strategies average 80.00, a tie marks both
+    assert cells[6].startswith("81.00 ± ")  # final accuracy on task b: adamw's 82.00 is the best
+    assert "-1.00 [-3.48, +1.48]" in nano_line and "0.225" in nano_line
+
+
+def test_csv_and_html_carry_the_same_numbers(capsys, three_seeds):
+    _, out, _ = leaderboard(capsys, three_seeds, "--format", "csv")
+    rows = {row["strategy"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert float(rows["nanoadam"]["forgetting_mean"]) == pytest.approx(11.0)
+    assert rows["nanoadam"]["forgetting_best"] == "True" and rows["adamw"]["forgetting_best"] == "False"
+    assert float(rows["nanoadam"]["forgetting_vs_baseline_difference"]) == pytest.approx(-1.0)
+    _, page, _ = leaderboard(capsys, three_seeds, "--format", "html")
+    assert page.startswith("<!DOCTYPE html>") and "<b>11.00 ± " in page
+
+
+def test_runs_under_other_settings_form_their_own_table(capsys, tmp_path):
+    folder = write(tmp_path / "runs", [
+        record("adamw", 0, 10.0, 80.0), record("adamw", 1, 12.0, 80.0),
+        record("nanoadam", 0, 20.0, 80.0), record("nanoadam", 1, 22.0, 80.0),
+        record("adamw", 0, 1.0, 80.0, freeze_norm_stats=True),
+        record("nanoadam", 0, 2.0, 80.0, freeze_norm_stats=True),
+        record("nanoadam", 0, 3.0, 80.0, lr=5e-3, freeze_norm_stats=True),
+    ])
+    _, out, _ = leaderboard(capsys, folder, "--format", "json")
+    rows = json.loads(out)["rows"]
+    frozen = [r for r in rows if r["settings"]["freeze_norm_stats"]]
+    updated = [r for r in rows if not r["settings"]["freeze_norm_stats"]]
+    assert len(updated) == 2 and len(frozen) == 3
+    by_label = {r["label"]: r for r in frozen}
+    assert set(by_label) == {"adamw", "nanoadam (lr=[0.001, 0.001])", "nanoadam (lr=[0.005, 0.005])"}
+    assert by_label["nanoadam (lr=[0.005, 0.005])"]["forgetting_vs_baseline"]["difference"] == pytest.approx(2.0)
+    nano_updated = next(r for r in updated if r["strategy"] == "nanoadam")
+    assert nano_updated["forgetting_vs_baseline"]["difference"] == pytest.approx(10.0)
+    _, page, _ = leaderboard(capsys, folder)
+    assert "### s · b · freeze_norm_stats=True" in page and "### s · b · freeze_norm_stats=False" in page
+
+
+def test_bad_files_and_unfinished_runs_are_reported_and_skipped(capsys, three_seeds):
+    (three_seeds / "junk.json").write_text("{not json")
+    (three_seeds / "notes.txt").write_bytes(b"\xff\xfe")
+    (three_seeds / "old.json").write_text(json.dumps({**record("adamw", 5, 1.0, 1.0), "schema_version": 0}))
+    (three_seeds / "cut.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "stream": "s"}))
+    (three_seeds / "list.json").write_text("[1, 2]")
+    (three_seeds / "diverged.json").write_text(json.dumps(record("nanoadam", 7, 0.0, 0.0, status="diverged")))
+    (three_seeds / ".in-progress.json.tmp").write_text("{")
+    code, out, err = leaderboard(capsys, three_seeds, "--format", "json")
+    assert code == 0
+    skipped = err.splitlines()
+    assert len(skipped) == 6 and all(line.startswith("clbench: skipped ") for line in skipped)
+    for fragment in ("junk.json: not a JSON run record", "notes.txt: not a JSON run record",
+                     "old.json: schema version 0", "cut.json: truncated record, missing", "list.json: not a run record",
+                     "diverged.json: run diverged"):
+        assert any(fragment in line for line in skipped), fragment
+    rows = {row["strategy"]: row for row in json.loads(out)["rows"]}
+    assert rows["nanoadam"]["seeds"] == [0, 1, 2] and rows["adamw"]["seeds"] == [0, 1, 2]
+
+
+def test_empty_or_missing_results_folder_is_a_one_line_error(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        code, out, err = leaderboard(capsys, folder)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and str(folder) in err
+
+
+def test_out_file_is_written(capsys, three_seeds, tmp_path):
+    out_file = tmp_path / "board" / "leaderboard.md"
+    code, out, _ = leaderboard(capsys, three_seeds, "--out", str(out_file))
+    assert code == 0 and out == "" and out_file.read_text().startswith("### s · b")
