@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--format", choices=("md", "csv", "html", "json"), default="md")
     board.add_argument("--out", type=Path, help="write to this file instead of standard output")
 
+    plot = commands.add_parser("plot", help="PNG figures of the leaderboard's run groups")
+    plot.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
+    plot.add_argument("--stream", help="only this stream")
+    plot.add_argument("--out", type=Path, default=Path("results/figures"), help="folder for the PNG files")
+
     listing = commands.add_parser("list", help="list streams, strategies or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "backbones"))
     for command in (run, listing):
@@ -159,6 +164,23 @@ def _leaderboard(args) -> int:
     return 0
 
 
+def _plot(args) -> int:
+    from clbench.leaderboard import build_tables
+    from clbench.plots import plot_tables
+    from clbench.records import load_records
+
+    records, problems = load_records(args.results)
+    tables, notes = build_tables(records, stream=args.stream)
+    for line in problems + notes:
+        print(f"clbench: skipped {line}", file=sys.stderr)
+    if not tables:
+        raise UsageError(f"no completed run records{f' of stream {args.stream}' if args.stream else ''} in "
+                         f"{args.results}; run clbench run first, or pass --results DIR")
+    for path in plot_tables(tables, args.out):
+        print(path)
+    return 0
+
+
 def _write_output(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
@@ -201,7 +223,7 @@ def _check_writable(results: Path) -> None:
                          "pass --results DIR")
 
 
-_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "list": _list}
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "plot": _plot, "list": _list}
 
 if __name__ == "__main__":
     sys.exit(main())

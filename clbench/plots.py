@@ -1,0 +1,154 @@
+"""Figures of the leaderboard tables (PNG): the accuracy matrix, every task's accuracy over the
+stream, forgetting per strategy, and backbone drift per block of layers."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+from clbench.atomic import write_bytes_atomically  # noqa: E402
+from clbench.leaderboard import Row, Table  # noqa: E402
+from clbench.stats import mean_interval  # noqa: E402
+
+
+def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
+    """Writes four figures per table into out_dir; returns their paths."""
+    written = []
+    for table in tables:
+        stem = _stem(table)
+        colours = {row.label: plt.get_cmap("tab10")(i % 10) for i, row in enumerate(table.rows)}
+        for name, draw in (("accuracy_matrix", _accuracy_matrix), ("task_accuracy", _task_accuracy),
+                           ("forgetting", _forgetting), ("drift_per_block", _drift_per_block)):
+            figure, caption = draw(table, colours)
+            figure.suptitle(f"{_title(table)}\n{caption}", fontsize=10)
+            path = Path(out_dir) / f"{stem}__{name}.png"
+            _save(figure, path)
+            written.append(path)
+    return written
+
+
+def _title(table: Table) -> str:
+    settings = ", ".join(f"{key}={value}" for key, value in table.heading.items())
+    return " | ".join(filter(None, (table.stream, table.backbone, settings)))
+
+
+def _stem(table: Table) -> str:
+    settings = "_".join(f"{key}-{value}" for key, value in table.heading.items())
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(filter(None, (table.stream, table.backbone, settings))))
+
+
+def _save(figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    write_bytes_atomically(path, buffer.getvalue())
+
+
+def _mean_matrix(row: Row) -> list[list[float]]:
+    """Accuracy before training (row 0) and after each task, averaged over the row's seeds."""
+    matrices = [[r["baseline_accuracy"], *r["accuracy_matrix"]] for r in row.records]
+    return [[sum(m[i][j] for m in matrices) / len(matrices) for j in range(len(matrices[0][0]))]
+            for i in range(len(matrices[0]))]
+
+
+def _accuracy_matrix(table: Table, colours):
+    n = len(table.rows)
+    columns = min(n, 3)
+    lines = math.ceil(n / columns)
+    size = 1.2 + 0.9 * len(table.tasks)
+    figure, axes = plt.subplots(lines, columns, figsize=(columns * size + 2.5, lines * size + 1.2), squeeze=False,
+                                layout="constrained")
+    image = None
+    for k, (ax, row) in enumerate(zip(axes.flat, table.rows)):
+        matrix = _mean_matrix(row)
+        image = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
+        for i, values in enumerate(matrix):
+            for j, value in enumerate(values):
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                        color="black" if value > 60 else "white")
+        ax.set_title(f"{row.label} ({len(row.records)} seeds)", fontsize=9)
+        ax.set_xticks(range(len(table.tasks)), table.tasks, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(table.tasks) + 1),
+                      ["before", *(f"after {t}" for t in table.tasks)] if k % columns == 0 else [], fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    figure.colorbar(image, ax=axes.ravel().tolist(), label="test accuracy (%), mean over seeds", shrink=0.8)
+    return figure, "accuracy matrix: rows = after training on, columns = evaluated on"
+
+
+def _task_accuracy(table: Table, colours):
+    T = len(table.tasks)
+    figure, axes = plt.subplots(1, T, figsize=(4.2 * T + 1.5, 3.8), squeeze=False, sharey=True, layout="constrained")
+    stages = ["before", *(f"after {t}" for t in table.tasks)]
+    for j, (ax, task) in enumerate(zip(axes.flat, table.tasks)):
+        for row in table.rows:
+            curves = [[r["baseline_accuracy"][j], *(line[j] for line in r["accuracy_matrix"])] for r in row.records]
+            estimates = [mean_interval([c[i] for c in curves]) for i in range(len(stages))]
+            means = [e.mean for e in estimates]
+            errors = [e.half_width or 0.0 for e in estimates]
+            ax.errorbar(range(len(stages)), means, yerr=errors, marker="o", capsize=3, label=row.label,
+                        color=colours[row.label])
+        ax.axvline(j + 1, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"accuracy on {task}", fontsize=9)
+        ax.set_xticks(range(len(stages)), stages, rotation=20, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel("test accuracy (%)")
+    figure.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right center", fontsize=8)
+    return figure, "every task over the stream: mean and 95% interval over seeds; dotted: trained on this task"
+
+
+def _forgetting(table: Table, colours):
+    rows = [row for row in table.rows if row.estimates.get("forgetting") is not None]
+    figure, ax = plt.subplots(figsize=(1.1 * len(rows) + 2, 3.8), layout="constrained")
+    for x, row in enumerate(rows):
+        estimate = row.estimates["forgetting"]
+        ax.bar(x, estimate.mean, color=colours[row.label], alpha=0.6,
+               yerr=estimate.half_width or 0.0, capsize=5)
+        seeds = [r["metrics"]["forgetting"] for r in row.records]
+        ax.scatter([x] * len(seeds), seeds, color="black", s=10, zorder=3)
+    ax.set_xticks(range(len(rows)), [row.label for row in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("forgetting (points of accuracy)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.grid(axis="y", alpha=0.3)
+    return figure, "forgetting: mean, 95% interval (bars) and each seed (dots)"
+
+
+def layer_block(name: str) -> str:
+    """The block a parameter belongs to: `blocks.3.1.conv_pw.weight` -> `blocks.3`, `conv_stem.weight` -> `conv_stem`."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
+
+
+def block_drift(per_layer_l2: dict[str, float]) -> dict[str, float]:
+    """The l2 distance of each block's parameters together, blocks in model order."""
+    squares = defaultdict(float)
+    for name, distance in per_layer_l2.items():
+        squares[layer_block(name)] += distance ** 2
+    return {block: math.sqrt(total) for block, total in squares.items()}
+
+
+_MARKERS = "os^vDP*X"  # lines that coincide (AdamW and AdamW-8bit) stay distinguishable
+
+
+def _drift_per_block(table: Table, colours):
+    blocks = list(block_drift(table.rows[0].records[0]["drift_per_layer_l2"]))
+    figure, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(blocks) + 3), 3.8), layout="constrained")
+    for row in table.rows:
+        per_seed = [block_drift(r["drift_per_layer_l2"]) for r in row.records]
+        means = [sum(d.get(b, 0.0) for d in per_seed) / len(per_seed) for b in blocks]
+        ax.plot(range(len(blocks)), means, marker=_MARKERS[table.rows.index(row) % len(_MARKERS)], markersize=4,
+                label=row.label, color=colours[row.label], alpha=0.85)
+    ax.set_xticks(range(len(blocks)), blocks, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("l2 distance from the start of the stream")
+    ax.grid(alpha=0.3)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside right center", fontsize=8)
+    return figure, "backbone drift per block after the last task (mean over seeds), input side on the left"
