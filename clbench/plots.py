@@ -30,7 +30,7 @@ def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
             figure, caption = draw(table, colours)
             figure.suptitle(f"{_title(table)}\n{caption}", fontsize=10)
             path = Path(out_dir) / f"{stem}__{name}.png"
-            _save(figure, path)
+            save_figure(figure, path)
             written.append(path)
     return written
 
@@ -45,7 +45,7 @@ def _stem(table: Table) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(filter(None, (table.stream, table.backbone, settings))))
 
 
-def _save(figure, path: Path) -> None:
+def save_figure(figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
