@@ -20,6 +20,11 @@ class TensorBatches:
         self.images, self.labels, self.task = images, labels, task
         self.batch_size = batch_size
         self.generator = generator  # None: in order (evaluation)
+        self._skip = 0
+
+    def skip_next(self, batches: int) -> None:
+        """The next pass draws its order as usual but starts after `batches` batches (resuming an epoch)."""
+        self._skip = batches
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
@@ -27,6 +32,7 @@ class TensorBatches:
     def __iter__(self):
         n = len(self.labels)
         order = torch.arange(n) if self.generator is None else torch.randperm(n, generator=self.generator)
+        order, self._skip = order[self._skip * self.batch_size:], 0
         for batch in order.to(self.images.device).split(self.batch_size):
             labels = self.labels[batch]
             yield [self.images[batch], labels, torch.full_like(labels, self.task)]

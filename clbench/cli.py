@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, default=Path("results/runs"), help="where the run record goes")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                      help="override a hyperparameter, e.g. --set lr=1e-3,2e-3 --set epochs=2")
+    run.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                     help="also checkpoint every STEPS training steps (default: only between tasks)")
+    run.add_argument("--keep-checkpoints", action="store_true", help="keep the last checkpoint of a completed run")
+    run.add_argument("--restart", action="store_true",
+                     help="discard this run's checkpoint instead of continuing from it")
     run.add_argument("--smoke", action="store_true", help="tiny subsets, one epoch: checks the pipeline")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     from clbench.backbones import check_backbone_name
+    from clbench.checkpoints import Checkpointing, checkpoint_path
     from clbench.config import resolve_config
     from clbench.datasets import DataSource
     from clbench.engine import RunRequest, run_experiment
@@ -118,6 +124,8 @@ def _run(args) -> int:
     stream = get_stream(args.stream)
     strategy = get_strategy(args.strategy)
     check_backbone_name(args.backbone)
+    if args.checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
     config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke, backbone=args.backbone)
     if args.weights is not None:
         config["weights"] = str(args.weights)
@@ -135,7 +143,13 @@ def _run(args) -> int:
         if _completed(existing):
             print(f"seed {seed}: skipped, a completed record exists: {existing}")
             continue
-        request = RunRequest(stream, strategy, args.backbone, seed, config, device, source)
+        checkpointing = Checkpointing(checkpoint_path(args.results, existing), args.checkpoint_every,
+                                      args.keep_checkpoints)
+        if args.restart:
+            checkpointing.path.unlink(missing_ok=True)
+        elif checkpointing.path.exists():
+            print(f"seed {seed}: continuing from checkpoint {checkpointing.path}")
+        request = RunRequest(stream, strategy, args.backbone, seed, config, device, source, checkpointing)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
             record = run_experiment(request, progress=not args.no_progress)

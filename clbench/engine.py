@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from clbench import metrics
 from clbench.backbones import create_backbone
 from clbench.batches import TensorBatches
+from clbench.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from clbench.datasets import DataSource
 from clbench.errors import Diverged, UsageError
 from clbench.model import ImageInput, TaskHeadsModel
@@ -36,6 +37,7 @@ class RunRequest:
     config: dict
     device: str
     source: DataSource
+    checkpointing: Checkpointing | None = None
 
 
 class TaskIncrementalTemplate(SupervisedTemplate):
@@ -49,6 +51,11 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self._clbench_config = clbench_config
         self._tasks = tasks
         self._shuffle = torch.Generator().manual_seed(seed)
+        self._checkpoint_every, self._on_checkpoint = 0, None  # see checkpoint_every()
+        self.resume_in_task: dict | None = None  # set to a checkpoint's in-task state to continue from it
+        self._epoch_start_shuffle = None
+        self._epoch_step = 0
+        self._resumed_epoch_step = 0
         self._on_device: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         model = kwargs["model"]
         first_optimizer = self._optimizer_for(model, 0, task_steps=1)  # replaced at the start of every task
@@ -67,6 +74,57 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self.model = self.model_adaptation()
         self.optimizer = self._optimizer_for(self.model, self.experience.current_experience,
                                              task_steps=len(self.dataloader) * self.train_epochs)
+
+    def _before_training_epoch(self, **kwargs):
+        self._epoch_start_shuffle = self._shuffle.get_state()
+        self._epoch_step, self._resumed_epoch_step = self._resumed_epoch_step, 0
+        super()._before_training_epoch(**kwargs)
+
+    def _after_training_iteration(self, **kwargs):
+        super()._after_training_iteration(**kwargs)  # the clock, the last plugin, counts the step
+        self._epoch_step += 1
+        if self._checkpoint_every and self.clock.train_exp_iterations % self._checkpoint_every == 0:
+            self._on_checkpoint(self.in_task_state())
+
+    def checkpoint_every(self, steps: int, on_checkpoint) -> None:
+        """Calls on_checkpoint(in_task_state()) after every `steps` training steps of a task."""
+        self._checkpoint_every, self._on_checkpoint = steps, on_checkpoint
+
+    def shuffle_state(self) -> torch.Tensor:
+        return self._shuffle.get_state()
+
+    def restore_shuffle_state(self, state: torch.Tensor) -> None:
+        self._shuffle.set_state(state)
+
+    def in_task_state(self) -> dict:
+        return {
+            "epoch": self.clock.train_exp_epochs,
+            "epoch_step": self._epoch_step,
+            "task_step": self.clock.train_exp_iterations,
+            "epoch_start_shuffle": self._epoch_start_shuffle,
+            "optimizer": self.optimizer.state_dict(),
+            "schedulers": [p.scheduler.state_dict() for p in self.plugins if isinstance(p, CosineSchedule)],
+            "rng": rng_states(),
+        }
+
+    def _train_exp(self, experience, eval_streams=None, **kwargs):
+        resume, self.resume_in_task = self.resume_in_task, None
+        if resume is None:
+            return super()._train_exp(experience, eval_streams, **kwargs)
+        self.optimizer.load_state_dict(resume["optimizer"])
+        schedulers = [p.scheduler for p in self.plugins if isinstance(p, CosineSchedule)]
+        for scheduler, state in zip(schedulers, resume["schedulers"], strict=True):
+            scheduler.load_state_dict(state)
+        self.clock.train_exp_epochs = resume["epoch"]
+        self.clock.train_exp_iterations = resume["task_step"]
+        self._shuffle.set_state(resume["epoch_start_shuffle"])  # the epoch's batch order is drawn again...
+        self.dataloader.skip_next(resume["epoch_step"])  # ...and its finished steps skipped
+        self._resumed_epoch_step = resume["epoch_step"]
+        restore_rng_states(resume["rng"])
+        for _ in range(resume["epoch"], self.train_epochs):
+            self._before_training_epoch(**kwargs)
+            self.training_epoch(**kwargs)
+            self._after_training_epoch(**kwargs)
 
     def make_train_dataloader(self, **kwargs):
         task = self.experience.current_experience
@@ -107,12 +165,21 @@ class CosineSchedule(SupervisedPlugin):
 
 
 class DivergenceCheck(SupervisedPlugin):
-    """Stops training at the first non-finite loss."""
+    """Stops training at the first non-finite loss, or the first non-finite weight after a step.
+    Steps are counted from 1 within each task."""
 
     def after_backward(self, strategy, **kwargs):
         loss = strategy.loss.detach()
         if not torch.isfinite(loss):
-            raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations, float(loss))
+            raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations + 1,
+                           f"non-finite loss {float(loss)}")
+
+    def after_update(self, strategy, **kwargs):
+        parameters = dict(strategy.model.named_parameters())
+        if not torch.stack([p.detach().isfinite().all() for p in parameters.values()]).all():
+            name = next(name for name, p in parameters.items() if not p.detach().isfinite().all())
+            raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations + 1,
+                           f"non-finite weight in {name}")
 
 
 class FreezeNormStatistics(SupervisedPlugin):
@@ -149,9 +216,11 @@ class ProgressBar(SupervisedPlugin):
 def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     """Train on each task in turn and evaluate every task before the first and after each one.
 
-    Returns the run record. A non-finite loss ends the run with status "diverged", an error while
-    training with status "failed", both with the accuracy matrix so far. Bad input (UsageError)
-    propagates: it is the user's to fix, not a result.
+    Returns the run record. A non-finite loss or weight ends the run with status "diverged", an
+    error while training with status "failed", both with the accuracy matrix so far. Bad input
+    (UsageError) propagates: it is the user's to fix, not a result. With request.checkpointing, a
+    checkpoint is written after every task but the last (and every N steps, if asked), the run
+    continues from an existing one, and it is removed when the run ends, unless kept or the run failed.
     """
     start = time.perf_counter()
     config = request.config
@@ -199,17 +268,42 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         return [100.0 * results[f"Top1_Acc_Exp/eval_phase/test_stream/Task{j:03d}/Exp{j:03d}"]
                 for j in range(len(tasks))]
 
+    checkpointing = request.checkpointing
+    resume = load_checkpoint(checkpointing.path, checkpointing.path.stem) if checkpointing else None
+    if resume is None:
+        progress_so_far = {"baseline": evaluate(), "matrix": [], "state_bytes": [], "task_s": [], "train_s": [],
+                           "elapsed_s": 0.0}
+    else:
+        model.load_state_dict(resume["model"])
+        progress_so_far = resume["progress"]
+    baseline, matrix, state_bytes = (progress_so_far[k] for k in ("baseline", "matrix", "state_bytes"))
+    task_times, train_times = progress_so_far["task_s"], progress_so_far["train_s"]
+
+    def save(in_task: dict | None = None) -> None:
+        elapsed = progress_so_far["elapsed_s"] + time.perf_counter() - start
+        save_checkpoint(checkpointing.path, {
+            "run": checkpointing.path.stem, "model": model.state_dict(), "shuffle": cl_strategy.shuffle_state(),
+            "rng": rng_states(), "in_task": in_task, "progress": {**progress_so_far, "elapsed_s": elapsed},
+        })
+
+    if checkpointing and checkpointing.every_steps:
+        cl_strategy.checkpoint_every(checkpointing.every_steps, save)
+
     status, error, divergence = "completed", None, None
-    baseline = evaluate()
-    matrix: list[list[float]] = []
-    state_bytes = []
-    task_times, train_times = [], []
     for experience in tqdm(benchmark.train_stream, desc=request.strategy.name, disable=not progress):
+        if experience.current_experience < len(matrix):
+            continue  # done before the checkpoint this run resumed from
+        if resume is not None:
+            cl_strategy.restore_shuffle_state(resume["shuffle"])
+            restore_rng_states(resume["rng"])
+            cl_strategy.resume_in_task = resume["in_task"]
+            resume = None
         task_start = time.perf_counter()
         try:
             cl_strategy.train(experience)
         except Diverged as exc:
-            status, error, divergence = "diverged", str(exc), {"task": exc.task, "step": exc.step}
+            status, error = "diverged", str(exc)
+            divergence = {"task": exc.task, "step": exc.step, "cause": exc.cause}
             break
         except UsageError:
             raise
@@ -220,6 +314,10 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         state_bytes.append(optimizer_state_bytes(cl_strategy.optimizer))
         matrix.append(evaluate())
         task_times.append(time.perf_counter() - task_start)
+        if checkpointing and len(matrix) < len(tasks):
+            save()
+    if checkpointing and status != "failed" and not checkpointing.keep:
+        checkpointing.path.unlink(missing_ok=True)  # a failed run keeps it: a re-run continues from it
 
     drift = metrics.backbone_drift(pretrained, dict(model.backbone.named_parameters()))
     run_metrics = dict.fromkeys(("acc", "bwt", "fwt", "forgetting", "plasticity"))
@@ -245,5 +343,6 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "optimizer_state_bytes": state_bytes,
         "config": config,
         "env": environment(request.device),
-        "timing": {"wall_s": time.perf_counter() - start, "task_s": task_times, "train_s": train_times},
+        "timing": {"wall_s": progress_so_far["elapsed_s"] + time.perf_counter() - start, "task_s": task_times,
+                   "train_s": train_times},
     }

@@ -8,9 +8,10 @@ class UsageError(Exception):
 
 
 class Diverged(Exception):
-    """Training produced a non-finite loss; the run stops with status "diverged"."""
+    """Training produced a non-finite loss or weight; the run stops with status "diverged"."""
 
-    def __init__(self, task: int, step: int, loss: float):
-        super().__init__(f"non-finite loss {loss} at task {task}, step {step}")
+    def __init__(self, task: int, step: int, cause: str):
+        super().__init__(f"{cause} at task {task}, step {step}")
         self.task = task
         self.step = step
+        self.cause = cause
