@@ -18,6 +18,7 @@ import torch
 
 from clbench.atomic import write_bytes_atomically
 from clbench.errors import UsageError
+from clbench.quiet import silenced
 
 CHECKPOINT_VERSION = 1
 
@@ -45,7 +46,8 @@ def load_checkpoint(path: Path, run_id: str) -> dict | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with silenced():  # torch warns about pickle protocols it then reads or refuses anyway
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, corrupt, or holding objects weights_only refuses
         raise UsageError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to start the run "
                          "afresh") from None

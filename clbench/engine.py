@@ -213,6 +213,12 @@ class ProgressBar(SupervisedPlugin):
         self.bar.close()
 
 
+def out_of_memory_message(config: dict, device: str) -> str:
+    size = config["batch_size"]
+    return (f"out of memory on {device} with batch_size {size}; try --set batch_size={max(1, size // 2)} "
+            "(the learning rate may need adjusting), or a smaller image_size")
+
+
 def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     """Train on each task in turn and evaluate every task before the first and after each one.
 
@@ -307,6 +313,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             break
         except UsageError:
             raise
+        except torch.cuda.OutOfMemoryError:
+            status, error = "failed", out_of_memory_message(config, request.device)
+            break
         except Exception as exc:  # a crash in training is part of the result, recorded as "failed"
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             break

@@ -59,3 +59,24 @@ def test_rank_larger_than_a_layer_is_rejected(rank, shape):
 def test_negative_learning_rate_is_rejected():
     with pytest.raises(ValueError, match="lr=-1"):
         GaLoreAdamW([torch.nn.Parameter(torch.randn(3))], lr=-1)
+
+
+def test_state_dict_loads_with_weights_only_and_continues_identically():
+    import io
+
+    torch.manual_seed(0)
+    grads = [torch.randn(8, 3, 3, 3) for _ in range(6)]
+    whole = torch.nn.Parameter(torch.randn(8, 3, 3, 3))
+    resumed = torch.nn.Parameter(whole.detach().clone())
+    run(GaLoreAdamW([{"params": [whole], **GROUP}], lr=0.01), whole, grads)
+
+    first = GaLoreAdamW([{"params": [resumed], **GROUP}], lr=0.01)
+    run(first, resumed, grads[:3])
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    second = GaLoreAdamW([{"params": [resumed], **GROUP}], lr=0.01)
+    second.load_state_dict(torch.load(buffer, weights_only=True))
+    assert first.state[resumed]["projector"].ortho_matrix is not None  # state_dict() left the live state alone
+    run(second, resumed, grads[3:])
+    assert torch.equal(resumed.detach(), whole.detach())

@@ -81,3 +81,19 @@ def test_shared_state_tensors_count_once():
     assert first["qmap1"] is second["qmap1"]  # bitsandbytes shares its quantisation maps
     per_param = sum(t.numel() * t.element_size() for t in first.values() if torch.is_tensor(t))
     assert optimizer_state_bytes(optimizer) == 2 * per_param - 2 * 256 * 4  # qmap1 and qmap2 once
+
+
+@pytest.mark.parametrize("name", ["adamw", "adamw8bit", "galore", "microadam", "nanoadam", "sgd"])
+def test_optimizer_state_survives_a_weights_only_checkpoint(name):
+    import io
+
+    overrides = {"rank": 8} if name == "galore" else {}
+    optimizer, _, _ = one_step(name, **overrides)
+    buffer = io.BytesIO()
+    torch.save(optimizer.state_dict(), buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)  # checkpoints are read this way: no code runs
+    optimizer.load_state_dict(loaded)
+    again = io.BytesIO()
+    torch.save(optimizer.state_dict(), again)
+    assert again.getbuffer().nbytes == buffer.getbuffer().nbytes

@@ -19,6 +19,7 @@ from clbench.quiet import import_quietly
 from clbench.optim.common import check_lr, check_positive_int, check_trainable, closure_loss
 
 _galore = import_quietly("galore_torch", "galore-torch")
+_GaLoreProjector = import_quietly("galore_torch.galore_projector", "galore-torch").GaLoreProjector
 
 
 def matrix_shape(param: torch.Tensor) -> tuple[int, int]:
@@ -53,6 +54,30 @@ class GaLoreAdamW(_galore.GaLoreAdamW):
                     if param.dim() < 2 or group["rank"] > min(matrix_shape(param)):
                         raise ValueError(f"GaLore rank={group['rank']} is larger than a parameter of shape "
                                          f"{tuple(param.shape)}; lower rank or train that parameter densely")
+
+    def state_dict(self) -> dict:
+        """As torch's, with each projector as a plain dict: checkpoints load with weights_only=True."""
+        packed = super().state_dict()
+        packed["state"] = {index: {key: vars(value).copy() if key == "projector" else value
+                                   for key, value in state.items()}
+                           for index, state in packed["state"].items()}
+        return packed
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = {**state_dict, "state": {index: dict(state) for index, state in state_dict["state"].items()}}
+        projectors = {index: state.pop("projector") for index, state in state_dict["state"].items()
+                      if "projector" in state}
+        super().load_state_dict(state_dict)
+        for index, fields in projectors.items():
+            param = self._param_by_index(index)
+            projector = _GaLoreProjector(fields["rank"])
+            vars(projector).update(fields)
+            if projector.ortho_matrix is not None:
+                projector.ortho_matrix = projector.ortho_matrix.to(param.device)
+            self.state[param]["projector"] = projector
+
+    def _param_by_index(self, index: int) -> torch.Tensor:
+        return [p for group in self.param_groups for p in group["params"]][index]
 
     @torch.no_grad()
     def step(self, closure=None):
