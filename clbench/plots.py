@@ -115,7 +115,8 @@ def _forgetting(table: Table, colours):
                yerr=estimate.half_width or 0.0, capsize=5)
         seeds = [r["metrics"]["forgetting"] for r in row.records]
         ax.scatter([x] * len(seeds), seeds, color="black", s=10, zorder=3)
-    ax.set_xticks(range(len(rows)), [row.label for row in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_xticks(range(len(rows)), [f"{row.label}\n{len(row.records)} seed{'s' * (len(row.records) > 1)}"
+                                      for row in rows], fontsize=8)
     ax.set_ylabel("forgetting (points of accuracy)")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.grid(axis="y", alpha=0.3)
