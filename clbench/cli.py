@@ -181,36 +181,35 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _leaderboard(args) -> int:
-    from clbench.leaderboard import build_tables
     from clbench.leaderboard_format import render
-    from clbench.records import load_records
 
-    records, problems = load_records(args.results)
-    tables, notes = build_tables(records, baseline=args.baseline, stream=args.stream)
-    for line in problems + notes:
-        print(f"clbench: skipped {line}", file=sys.stderr)
-    if not tables:
-        raise UsageError(f"no completed run records{f' of stream {args.stream}' if args.stream else ''} in "
-                         f"{args.results}; run clbench run first, or pass --results DIR")
-    _write_output(render(tables, problems + notes, args.format), args.out)
+    tables, left_out = _tables(args.results, args.stream, args.baseline)
+    _write_output(render(tables, left_out, args.format), args.out)
     return 0
 
 
 def _plot(args) -> int:
-    from clbench.leaderboard import build_tables
     from clbench.plots import plot_tables
-    from clbench.records import load_records
 
-    records, problems = load_records(args.results)
-    tables, notes = build_tables(records, stream=args.stream)
-    for line in problems + notes:
-        print(f"clbench: skipped {line}", file=sys.stderr)
-    if not tables:
-        raise UsageError(f"no completed run records{f' of stream {args.stream}' if args.stream else ''} in "
-                         f"{args.results}; run clbench run first, or pass --results DIR")
+    tables, _ = _tables(args.results, args.stream)
     for path in plot_tables(tables, args.out):
         print(path)
     return 0
+
+
+def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
+    """The leaderboard tables of the records in `results`, and what was left out (also on stderr)."""
+    from clbench.leaderboard import build_tables
+    from clbench.records import load_records
+
+    records, problems = load_records(results)
+    tables, notes = build_tables(records, baseline=baseline, stream=stream)
+    for line in problems + notes:
+        print(f"clbench: skipped {line}", file=sys.stderr)
+    if not tables:
+        raise UsageError(f"no completed run records{f' of stream {stream}' if stream else ''} in "
+                         f"{results}; run clbench run first, or pass --results DIR")
+    return tables, problems + notes
 
 
 def _inspect(args) -> int:

@@ -73,6 +73,10 @@ class Table:
     rows: list[Row]
     baseline: Row | None
 
+    def title(self, separator: str = " · ") -> str:
+        settings = ", ".join(f"{key}={value}" for key, value in self.heading.items())
+        return separator.join(filter(None, (self.stream, self.backbone, settings)))
+
 
 def build_tables(records: list[dict], baseline: str = "adamw", stream: str | None = None) -> tuple[list[Table], list[str]]:
     """The leaderboard tables of the completed records, and notes on the records left out."""

@@ -17,11 +17,6 @@ def render(tables: list[Table], notes: list[str], fmt: str) -> str:
     return {"md": _markdown, "csv": _csv, "html": _html, "json": _json}[fmt](tables, notes)
 
 
-def _title(table: Table) -> str:
-    settings = ", ".join(f"{key}={value}" for key, value in table.heading.items())
-    return " · ".join(filter(None, (table.stream, table.backbone, settings)))
-
-
 def _legend(table: Table) -> str:
     pct = round(CONFIDENCE * 100)
     text = (f"Mean ± half-width of the {pct}% t-interval over seeds; best mean per column in bold "
@@ -79,7 +74,7 @@ def _p(comparison: PairedComparison | None) -> str:
 def _markdown(tables: list[Table], notes: list[str]) -> str:
     out = []
     for table in tables:
-        out += [f"### {_title(table)}", "", _legend(table), ""]
+        out += [f"### {table.title()}", "", _legend(table), ""]
         header = _header(table)
         out.append("| " + " | ".join(header) + " |")
         out.append("|" + "---|" * len(header))
@@ -96,7 +91,7 @@ def _html(tables: list[Table], notes: list[str]) -> str:
            "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;"
            "text-align:right}td:first-child{text-align:left}</style></head><body>"]
     for table in tables:
-        out.append(f"<h3>{html.escape(_title(table))}</h3><p>{html.escape(_legend(table))}</p><table>")
+        out.append(f"<h3>{html.escape(table.title())}</h3><p>{html.escape(_legend(table))}</p><table>")
         out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in _header(table)) + "</tr>")
         for row in table.rows:
             cells = (f"<b>{html.escape(text)}</b>" if best else html.escape(text) for text, best in _cells(table, row))

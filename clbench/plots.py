@@ -28,16 +28,11 @@ def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
         for name, draw in (("accuracy_matrix", _accuracy_matrix), ("task_accuracy", _task_accuracy),
                            ("forgetting", _forgetting), ("drift_per_block", _drift_per_block)):
             figure, caption = draw(table, colours)
-            figure.suptitle(f"{_title(table)}\n{caption}", fontsize=10)
+            figure.suptitle(f"{table.title(' | ')}\n{caption}", fontsize=10)
             path = Path(out_dir) / f"{stem}__{name}.png"
             save_figure(figure, path)
             written.append(path)
     return written
-
-
-def _title(table: Table) -> str:
-    settings = ", ".join(f"{key}={value}" for key, value in table.heading.items())
-    return " | ".join(filter(None, (table.stream, table.backbone, settings)))
 
 
 def _stem(table: Table) -> str:
