@@ -140,7 +140,7 @@ def _run(args) -> int:
     for seed in args.seeds or [args.seed]:
         existing = record_path(args.results, {"stream": stream.name, "strategy": strategy.name,
                                               "backbone": args.backbone, "seed": seed, "config": config})
-        if _completed(existing):
+        if args.seeds and _completed(existing):  # a batch resumes; a single run is always run
             print(f"seed {seed}: skipped, a completed record exists: {existing}")
             continue
         checkpointing = Checkpointing(checkpoint_path(args.results, existing), args.checkpoint_every,

@@ -110,3 +110,15 @@ def test_seeds_run_one_record_each_and_a_rerun_skips_completed_ones(tmp_path):
     assert second.stdout.count("skipped, a completed record exists") == 2
     assert sorted(json.loads(p.read_text())["seed"] for p in tmp_path.glob("*.json")) == [0, 1, 2]
     assert all(records[seed].stat().st_mtime_ns == mtime for seed, mtime in written.items())
+
+
+def test_a_single_run_is_run_again_even_when_its_record_exists(tmp_path):
+    first = clbench("run", "--smoke", "--no-progress", "--results", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    record = next(tmp_path.glob("*.json"))
+    before = json.loads(record.read_text())
+    again = clbench("run", "--smoke", "--no-progress", "--results", str(tmp_path))
+    assert again.returncode == 0 and "skipped" not in again.stdout
+    after = json.loads(record.read_text())
+    assert after["timing"] != before["timing"]  # written anew
+    assert after["accuracy_matrix"] == before["accuracy_matrix"]  # deterministic on CPU
