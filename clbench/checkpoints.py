@@ -35,12 +35,13 @@ def checkpoint_path(results_dir: Path, record_file: Path) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    """Writes state, tagged with the run it belongs to: the file's name, which is the record's."""
     buffer = io.BytesIO()
-    torch.save({"version": CHECKPOINT_VERSION, **state}, buffer)
+    torch.save({"version": CHECKPOINT_VERSION, "run": path.stem, **state}, buffer)
     write_bytes_atomically(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path, run_id: str) -> dict | None:
+def load_checkpoint(path: Path) -> dict | None:
     """The checkpoint at path, None when there is none. One that cannot be read, or that belongs
     to another run, is a UsageError naming the file and the fix."""
     if not path.exists():
@@ -51,7 +52,7 @@ def load_checkpoint(path: Path, run_id: str) -> dict | None:
     except Exception as exc:  # truncated, corrupt, or holding objects weights_only refuses
         raise UsageError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to start the run "
                          "afresh") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION or state.get("run") != run_id:
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION or state.get("run") != path.stem:
         raise UsageError(f"checkpoint {path} is not a checkpoint of this run; delete it to start the run afresh")
     return state
 

@@ -275,7 +275,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
                 for j in range(len(tasks))]
 
     checkpointing = request.checkpointing
-    resume = load_checkpoint(checkpointing.path, checkpointing.path.stem) if checkpointing else None
+    resume = load_checkpoint(checkpointing.path) if checkpointing else None
     if resume is None:
         progress_so_far = {"baseline": evaluate(), "matrix": [], "state_bytes": [], "task_s": [], "train_s": [],
                            "elapsed_s": 0.0}
@@ -288,7 +288,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     def save(in_task: dict | None = None) -> None:
         elapsed = progress_so_far["elapsed_s"] + time.perf_counter() - start
         save_checkpoint(checkpointing.path, {
-            "run": checkpointing.path.stem, "model": model.state_dict(), "shuffle": cl_strategy.shuffle_state(),
+            "model": model.state_dict(), "shuffle": cl_strategy.shuffle_state(),
             "rng": rng_states(), "in_task": in_task, "progress": {**progress_so_far, "elapsed_s": elapsed},
         })
 

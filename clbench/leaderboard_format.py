@@ -10,9 +10,6 @@ import json
 from clbench.leaderboard import COMPARED, Row, Table
 from clbench.stats import CONFIDENCE, Estimate, PairedComparison
 
-FORMATS = ("md", "csv", "html", "json")
-
-
 def render(tables: list[Table], notes: list[str], fmt: str) -> str:
     return {"md": _markdown, "csv": _csv, "html": _html, "json": _json}[fmt](tables, notes)
 

@@ -91,7 +91,7 @@ def test_a_corrupt_checkpoint_is_named_with_the_fix(tmp_path, content):
     path.parent.mkdir()
     path.write_bytes(content)
     with pytest.raises(UsageError, match=f"checkpoint {path} cannot be read .*; delete it"):
-        load_checkpoint(path, "run")
+        load_checkpoint(path)
 
 
 def test_a_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path):
@@ -105,7 +105,7 @@ def test_a_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path):
     path.parent.mkdir()
     torch.save({"version": 1, "run": "run", "model": Payload()}, path)
     with pytest.raises(UsageError, match="cannot be read"):
-        load_checkpoint(path, "run")
+        load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
 
 
