@@ -1,4 +1,6 @@
-"""Atomic file writes: a temporary file beside the target, then a rename. Readers never see half a file."""
+"""Atomic file writes: a temporary file beside the target, then a rename. Readers never see half a file.
+The file gets the permissions a plain open() would give it (0666 less the umask), not mkstemp's 0600,
+so that records and checkpoints stay readable by the user's group."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write to {path.parent}: {exc.strerror}; choose a writable directory") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -29,3 +32,9 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 
 def write_text_atomically(path: Path, text: str) -> None:
     write_bytes_atomically(path, text.encode())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask

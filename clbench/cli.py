@@ -50,6 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see README: Sweeps)")
+    sweep.add_argument("file", type=Path, help="the sweep file (.toml)")
+    sweep.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                       help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
+    sweep.add_argument("--workers", type=_positive_int,
+                       help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
+    sweep.add_argument("--results", type=Path, default=Path("results/runs"), help="where records, logs and the manifest go")
+    sweep.add_argument("--dry-run", action="store_true", help="list every run and whether it is complete; run nothing")
+    sweep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    sweep.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
+    sweep.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
+    sweep.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                       help="each run also checkpoints every STEPS training steps (for preemptible jobs)")
+    sweep.add_argument("--cpus-per-run", type=_positive_int,
+                       help="torch threads per run (local default: the cores split between workers; else 1)")
+    sweep.add_argument("--gpus-per-run", type=int, choices=(0, 1), help="default: 1 when runs train on a GPU")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cluster = sweep.add_argument_group("Ray and Slurm")
+    cluster.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray instance)")
+    cluster.add_argument("--slurm-partition")
+    cluster.add_argument("--slurm-time", type=_positive_int, default=240, metavar="MINUTES",
+                         help="time limit of each job (default 240); a job that reaches it requeues and resumes")
+    cluster.add_argument("--slurm-mem-gb", type=_positive_int)
+    cluster.add_argument("--slurm-local", action="store_true",
+                         help="run the job array on this machine (submitit's local executor), to try a sweep")
+    sweep.add_argument("--debug", action="store_true", help="show tracebacks")
+
     board = commands.add_parser("leaderboard", help="tables of mean, interval and paired test over seeds")
     board.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
     board.add_argument("--stream", help="only this stream")
@@ -82,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list streams, strategies or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "backbones"))
-    for command in (run, inspect, listing):
+    for command in (run, sweep, inspect, listing):
         command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
                              help="folder of stream/strategy plugin files (also: CLBENCH_PLUGINS)")
     return parser
@@ -111,14 +138,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from clbench.quiet import silenced
+
+    with silenced():  # Avalanche's imports warn about optional solvers and internals users cannot act on
+        from clbench.engine import RunRequest, run_experiment
     from clbench.backbones import check_backbone_name
     from clbench.checkpoints import Checkpointing, checkpoint_path
     from clbench.config import resolve_config
     from clbench.datasets import DataSource
-    from clbench.engine import RunRequest, run_experiment
-    from clbench.records import record_path, save_record
+    from clbench.records import is_completed, record_path, save_record
     from clbench.registry import get_strategy, get_stream, plugins, use_plugins
     from clbench.report import format_run
+    from clbench.runlock import ALREADY_RUNNING, RunLock, lock_path
 
     use_plugins(args.plugins)
     stream = get_stream(args.stream)
@@ -136,38 +167,70 @@ def _run(args) -> int:
 
     torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
     source = DataSource(args.data_root, download=not args.no_download)
-    unfinished = 0
-    for seed in args.seeds or [args.seed]:
+    seeds = args.seeds or [args.seed]
+    unfinished = running_elsewhere = 0
+    for seed in seeds:
         existing = record_path(args.results, {"stream": stream.name, "strategy": strategy.name,
                                               "backbone": args.backbone, "seed": seed, "config": config})
-        if args.seeds and _completed(existing):  # a batch resumes; a single run is always run
-            print(f"seed {seed}: skipped, a completed record exists: {existing}")
-            continue
         checkpointing = Checkpointing(checkpoint_path(args.results, existing), args.checkpoint_every,
                                       args.keep_checkpoints)
-        if args.restart:
-            checkpointing.path.unlink(missing_ok=True)
-        elif checkpointing.path.exists():
-            print(f"seed {seed}: continuing from checkpoint {checkpointing.path}")
-        request = RunRequest(stream, strategy, args.backbone, seed, config, device, source, checkpointing)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
-            record = run_experiment(request, progress=not args.no_progress)
-        record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
-        path = save_record(args.results, record)
+        lock = RunLock(lock_path(checkpointing.path))
+        if not lock.acquire():
+            print(f"seed {seed}: skipped, already running in another process (lock {lock.path})")
+            running_elsewhere += 1
+            continue
+        try:
+            if args.seeds and is_completed(existing):  # a batch resumes; a single run is always run
+                print(f"seed {seed}: skipped, a completed record exists: {existing}")
+                continue
+            if args.restart:
+                checkpointing.path.unlink(missing_ok=True)
+            elif checkpointing.path.exists():
+                print(f"seed {seed}: continuing from checkpoint {checkpointing.path}")
+            request = RunRequest(stream, strategy, args.backbone, seed, config, device, source, checkpointing)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
+                record = run_experiment(request, progress=not args.no_progress)
+            record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
+            path = save_record(args.results, record)
+        finally:
+            lock.release()
         print(format_run(record))
         print(f"record: {path}")
         if record["status"] != "completed":
             print(f"clbench: run {record['status']} (seed {seed}): {record['error']}", file=sys.stderr)
             unfinished += 1
-    return 1 if unfinished else 0
+    if unfinished:
+        return 1
+    return ALREADY_RUNNING if running_elsewhere == len(seeds) else 0
 
 
-def _completed(path: Path) -> bool:
-    try:
-        return json.loads(path.read_text()).get("status") == "completed"
-    except (OSError, ValueError, AttributeError):
-        return False
+def _sweep(args) -> int:
+    from clbench.registry import use_plugins
+    from clbench.sweeps.executors import Placement
+    from clbench.sweeps.sweep import dry_run, run_sweep
+
+    use_plugins(args.plugins)
+    if args.checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
+    _resolve_device(args.device)
+    run_options = ["--device", args.device]
+    if args.data_root:
+        run_options += ["--data-root", str(args.data_root.resolve())]
+    if args.no_download:
+        run_options.append("--no-download")
+    for folder in args.plugins:
+        run_options += ["--plugins", str(folder.resolve())]
+    if args.checkpoint_every:
+        run_options += ["--checkpoint-every", str(args.checkpoint_every)]
+    if args.dry_run:
+        return dry_run(args.file, args.results, run_options)
+    _check_writable(args.results)
+    placement = Placement(workers=args.workers, device=args.device, cpus_per_run=args.cpus_per_run,
+                          gpus_per_run=args.gpus_per_run, folder=args.results, ray_address=args.ray_address,
+                          slurm_partition=args.slurm_partition, slurm_time_min=args.slurm_time,
+                          slurm_mem_gb=args.slurm_mem_gb, slurm_local=args.slurm_local)
+    return run_sweep(args.file, args.results, args.executor, placement, run_options, progress=not args.no_progress)
 
 
 def _seed_list(text: str) -> list[int]:
@@ -295,7 +358,7 @@ def _check_writable(results: Path, option: str = "--results") -> None:
                          f"pass {option} DIR")
 
 
-_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "plot": _plot, "inspect": _inspect, "list": _list}
+_COMMANDS = {"run": _run, "sweep": _sweep, "leaderboard": _leaderboard, "plot": _plot, "inspect": _inspect, "list": _list}
 
 if __name__ == "__main__":
     sys.exit(main())

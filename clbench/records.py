@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -21,6 +22,11 @@ _PACKAGES = ("clbench", "torch", "torchvision", "timm", "avalanche-lib", "numpy"
 def config_hash(config: dict) -> str:
     """Short stable hash of a resolved configuration, to tell apart runs of different settings."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+
+
+# {stream}__{strategy}__{backbone}__seed{seed}__{config hash}.json: how readers tell a record from
+# the other JSON files under results/ (leaderboards, benchmarks, sweep manifests)
+_RECORD_NAME = re.compile(r".+__.+__.+__seed-?\d+__\w+\.json")
 
 
 def record_path(results_dir: Path, record: dict) -> Path:
@@ -54,13 +60,28 @@ def environment(device: str) -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    import torch
+
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        # CPU runs are bit-identical on one machine, not across CPUs: the kernels torch picks differ
+        "cpu": _cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "packages": versions,
         "device": device,
         "git_commit": _git_commit(),
     }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _git_commit() -> str | None:
@@ -79,15 +100,25 @@ _REQUIRED_KEYS = ("stream", "strategy", "backbone", "seed", "status", "tasks", "
                   "baseline_accuracy", "metrics", "config")
 
 
+def is_completed(path: Path) -> bool:
+    """Whether path holds the record of a completed run."""
+    try:
+        return json.loads(Path(path).read_text()).get("status") == "completed"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
-    """Every run record in results_dir, and one line for each file there that is not a readable
-    record of this schema version (hidden files, such as a write in progress, are not looked at)."""
+    """Every run record in results_dir and its sub-folders, and one line for each file named like a
+    record that is not a readable record of this schema version. Files named otherwise (leaderboards,
+    manifests, logs) and hidden files, such as a write in progress, are not looked at."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UsageError(f"results folder {results_dir} does not exist; pass --results DIR")
     records, problems = [], []
-    for path in sorted(results_dir.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
+    for path in sorted(results_dir.rglob("*.json")):
+        if not _RECORD_NAME.fullmatch(path.name) or any(part.startswith(".") for part in
+                                                         path.relative_to(results_dir).parts):
             continue
         try:
             record = json.loads(path.read_text())

@@ -29,10 +29,14 @@ def record(strategy, seed, forgetting, final_second, lr=1e-3, status="completed"
     }
 
 
+def record_name(strategy, seed, tag):
+    return f"s__{strategy}__b__seed{seed}__{tag}.json"
+
+
 def write(folder, records):
     folder.mkdir(exist_ok=True)
     for i, r in enumerate(records):
-        (folder / f"{r['strategy']}_{r['seed']}_{i}.json").write_text(json.dumps(r))
+        (folder / record_name(r["strategy"], r["seed"], i)).write_text(json.dumps(r))
     return folder
 
 
@@ -119,23 +123,34 @@ def test_runs_under_other_settings_form_their_own_table(capsys, tmp_path):
 
 
 def test_bad_files_and_unfinished_runs_are_reported_and_skipped(capsys, three_seeds):
-    (three_seeds / "junk.json").write_text("{not json")
-    (three_seeds / "notes.txt").write_bytes(b"\xff\xfe")
-    (three_seeds / "old.json").write_text(json.dumps({**record("adamw", 5, 1.0, 1.0), "schema_version": 0}))
-    (three_seeds / "cut.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "stream": "s"}))
-    (three_seeds / "list.json").write_text("[1, 2]")
-    (three_seeds / "diverged.json").write_text(json.dumps(record("nanoadam", 7, 0.0, 0.0, status="diverged")))
-    (three_seeds / ".in-progress.json.tmp").write_text("{")
+    bad = {"junk": "{not json", "old": json.dumps({**record("adamw", 5, 1.0, 1.0), "schema_version": 0}),
+           "cut": json.dumps({"schema_version": SCHEMA_VERSION, "stream": "s"}), "list": "[1, 2]",
+           "diverged": json.dumps(record("nanoadam", 7, 0.0, 0.0, status="diverged"))}
+    for tag, text in bad.items():
+        (three_seeds / record_name("adamw", 9, tag)).write_text(text)
+    (three_seeds / record_name("adamw", 9, "binary")).write_bytes(b"\xff\xfe")
+    (three_seeds / f".{record_name('adamw', 9, 'partial')}.tmp").write_text("{")
+    (three_seeds / "leaderboard.json").write_text("[]")  # not named like a record: not looked at
     code, out, err = leaderboard(capsys, three_seeds, "--format", "json")
     assert code == 0
     skipped = err.splitlines()
     assert len(skipped) == 6 and all(line.startswith("clbench: skipped ") for line in skipped)
-    for fragment in ("junk.json: not a JSON run record", "notes.txt: not a JSON run record",
+    for fragment in ("junk.json: not a JSON run record", "binary.json: not a JSON run record",
                      "old.json: schema version 0", "cut.json: truncated record, missing", "list.json: not a run record",
                      "diverged.json: run diverged"):
         assert any(fragment in line for line in skipped), fragment
     rows = {row["strategy"]: row for row in json.loads(out)["rows"]}
     assert rows["nanoadam"]["seeds"] == [0, 1, 2] and rows["adamw"]["seeds"] == [0, 1, 2]
+
+
+def test_records_in_sub_folders_are_found(capsys, tmp_path):
+    write(tmp_path / "runs", [record("adamw", 0, 10.0, 80.0), record("nanoadam", 0, 9.0, 79.0)])
+    write(tmp_path / "runs" / "sweep", [record("adamw", 1, 12.0, 82.0), record("nanoadam", 1, 12.0, 81.0)])
+    (tmp_path / "leaderboard.json").write_text("{}")
+    code, out, err = leaderboard(capsys, tmp_path, "--format", "json")
+    assert code == 0 and err == ""
+    rows = {row["strategy"]: row for row in json.loads(out)["rows"]}
+    assert rows["nanoadam"]["seeds"] == [0, 1] and rows["adamw"]["seeds"] == [0, 1]
 
 
 def test_empty_or_missing_results_folder_is_a_one_line_error(capsys, tmp_path):

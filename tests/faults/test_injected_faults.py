@@ -154,8 +154,8 @@ def test_concurrent_writers_lose_nothing_and_readers_never_see_half_a_record(tmp
 
 def test_junk_in_the_results_folder_is_reported_by_every_reader(tmp_path):
     (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "junk.json").write_bytes(os.urandom(64))
-    (tmp_path / "runs" / "empty.json").write_text("")
+    (tmp_path / "runs" / "s__adamw__b__seed0__junk.json").write_bytes(os.urandom(64))
+    (tmp_path / "runs" / "s__adamw__b__seed1__empty.json").write_text("")
     (tmp_path / "runs" / "subfolder").mkdir()
     for command in ("leaderboard", "plot"):
         result = clbench(command, "--results", str(tmp_path / "runs"), *(["--out", str(tmp_path)] if command == "plot" else []))

@@ -1,0 +1,72 @@
+"""A sweep's manifest: every run with its status, record and log, rewritten atomically beside the
+records as runs finish, and the summary table printed at the end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from clbench.atomic import write_text_atomically
+from clbench.sweeps.executors import Outcome
+from clbench.sweeps.spec import PlannedRun
+
+# In the order the summary lists them; "skipped": completed before this sweep started.
+STATUSES = ("completed", "skipped", "diverged", "failed", "invalid", "running elsewhere", "not run")
+_MEANING = {"completed": "trained now", "skipped": "completed before", "invalid": "bad settings",
+            "running elsewhere": "another process is training them", "not run": "the sweep stopped first"}
+
+
+def log_path(results: Path, run: PlannedRun) -> Path:
+    return Path(results) / "logs" / f"{run.record.stem}.log"
+
+
+class Manifest:
+    def __init__(self, sweep_file: Path, results: Path, executor: str, runs: list[PlannedRun], complete: set[Path]):
+        self.path = Path(results) / f"{Path(sweep_file).stem}.sweep.json"
+        self.runs = runs
+        self.entries = {run.record: {"command": run.label(), "record": str(run.record),
+                                     "log": str(log_path(results, run)),
+                                     "status": "skipped" if run.record in complete else "not run",
+                                     "reason": None, "wall_s": None} for run in runs}
+        self.header = {"sweep": str(sweep_file), "sweep_sha256": hashlib.sha256(Path(sweep_file).read_bytes()).hexdigest(),
+                       "executor": executor, "started": _now(), "finished": None}
+
+    def update(self, run: PlannedRun, outcome: Outcome) -> None:
+        self.entries[run.record].update(status=outcome.status, reason=outcome.reason, wall_s=round(outcome.wall_s, 1))
+        self.save()
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for entry in self.entries.values():
+            counts[entry["status"]] += 1
+        return counts
+
+    def all_completed(self) -> bool:
+        return all(entry["status"] in ("completed", "skipped") for entry in self.entries.values())
+
+    def save(self, finished: bool = False) -> None:
+        if finished:
+            self.header["finished"] = _now()
+        manifest = {**self.header, "counts": self.counts(), "runs": list(self.entries.values())}
+        write_text_atomically(self.path, json.dumps(manifest, indent=2) + "\n")
+
+    def summary(self) -> str:
+        counts = self.counts()
+        lines = [f"sweep {self.header['sweep']}: {len(self.entries)} runs"]
+        for status in STATUSES:
+            if counts[status] or status in ("completed", "skipped"):
+                meaning = f"  ({_MEANING[status]})" if status in _MEANING else ""
+                lines.append(f"  {status:<18}{counts[status]:>5}{meaning}")
+        unfinished = [entry for entry in self.entries.values() if entry["reason"]]
+        if unfinished:
+            lines.append("runs that did not complete:")
+            lines += [f"  {entry['status']}: {entry['command']}\n    {entry['reason']} (log: {entry['log']})"
+                      for entry in unfinished]
+        lines.append(f"manifest: {self.path}")
+        return "\n".join(lines)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,267 @@
+"""Sweep files: a TOML grid of runs, validated whole before anything runs.
+
+    stream = "fashionmnist_mnist"              # a name, or a list of names: lists expand to their product
+    strategy = ["adamw", "nanoadam"]
+    backbone = "efficientnet_lite0"
+    seeds = [0, 1, 2, 3, 4]
+    smoke = false                              # clbench run --smoke
+
+    [set]                                      # --set keys shared by every run; a list is a grid axis
+    epochs = 3
+    freeze_norm_stats = [false, true]
+
+    [strategies.nanoadam]                      # --set keys for one strategy's runs only
+    lr = [1e-3, 3e-3]                          # [[1e-3, 2e-3]]: one grid point with an lr per task
+
+Without [[grid]] tables the file is one grid. With them, each [[grid]] is a grid of its own: the
+top-level keys with its own keys in their place ([set] and [strategies] merged key by key); the
+sweep is their union. Runs are ordered seed by seed, so a sweep cut short leaves every
+configuration with the same seeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from clbench.errors import UsageError
+from clbench.registry import closest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "set", "strategies")
+TOP_KEYS = (*GRID_KEYS, "grid")
+_DEFAULTS = {"stream": "fashionmnist_mnist", "strategy": "nanoadam", "backbone": "efficientnet_lite0",
+             "seeds": [0], "smoke": False, "set": {}, "strategies": {}}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One `clbench run` of a sweep, and the record it writes."""
+
+    stream: str
+    strategy: str
+    backbone: str
+    seed: int
+    assignments: tuple[str, ...]  # --set key=value, as the command line takes them
+    smoke: bool
+    record: Path
+
+    def run_args(self) -> list[str]:
+        """The arguments of `clbench run` that define this run. --seeds, not --seed: a run whose
+        record was completed by another worker since the sweep started is skipped, not redone."""
+        args = ["--stream", self.stream, "--strategy", self.strategy, "--backbone", self.backbone,
+                "--seeds", str(self.seed)]
+        for assignment in self.assignments:
+            args += ["--set", assignment]
+        return args + (["--smoke"] if self.smoke else [])
+
+    def label(self) -> str:
+        return shlex.join(["clbench", "run", *self.run_args()])
+
+
+def load_sweep(path: Path, results: Path) -> list[PlannedRun]:
+    """Every run the sweep file declares, in order, without duplicates, each validated as
+    `clbench run` would validate it. Any problem is a UsageError naming the file, key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read sweep file {path}: {getattr(exc, 'strerror', None) or exc}; "
+                         "give the path of a .toml file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    where = _Locator(path, text)
+    _check_keys(data, TOP_KEYS, (), where)
+    grids = data.pop("grid", None)
+    if grids is None:
+        grids, prefixes = [{}], [()]
+    elif not isinstance(grids, list) or not grids:
+        raise UsageError(f"{where(('grid',))}: grid must be [[grid]] tables, one per grid")
+    else:
+        prefixes = [("grid", i) for i in range(len(grids))]
+    runs: dict[Path, PlannedRun] = {}
+    for grid, prefix in zip(grids, prefixes):
+        _check_keys(grid, GRID_KEYS, prefix, where)
+        for run in _expand(_merged(data, grid), prefix, where, results):
+            runs.setdefault(run.record, run)
+    return list(runs.values())
+
+
+def _merged(top: dict, grid: dict) -> dict:
+    merged = {**_DEFAULTS, **top, **grid}
+    merged["set"] = {**top.get("set", {}), **grid.get("set", {})}
+    merged["strategies"] = {name: {**top.get("strategies", {}).get(name, {}), **grid.get("strategies", {}).get(name, {})}
+                            for name in {*top.get("strategies", {}), *grid.get("strategies", {})}}
+    return merged
+
+
+def _expand(grid: dict, prefix: tuple, where: _Locator, results: Path) -> list[PlannedRun]:
+    from clbench.backbones import check_backbone_name
+    from clbench.registry import get_strategy, get_stream
+
+    def key_path(*keys):  # where a merged key was written: in this grid, else at the top
+        own = (*prefix, *keys)
+        return own if where.line(own, exact=True) else keys
+
+    names = {key: _names(grid[key], key_path(key), where) for key in ("stream", "strategy", "backbone")}
+    seeds = _seeds(grid["seeds"], key_path("seeds"), where)
+    if not isinstance(grid["smoke"], bool):
+        raise UsageError(f"{where(key_path('smoke'))}: smoke must be true or false")
+    for name, table in grid["strategies"].items():
+        if not isinstance(table, dict):
+            raise UsageError(f"{where(key_path('strategies', name))}: strategies.{name} must be a table of --set keys")
+        if name not in names["strategy"]:
+            raise UsageError(f"{where(key_path('strategies', name))}: strategies.{name} names a strategy this grid "
+                             f"does not run; add it to strategy = [...] or remove the table")
+    for key in ("stream", "strategy", "backbone"):
+        lookup = {"stream": get_stream, "strategy": get_strategy, "backbone": check_backbone_name}[key]
+        for name in names[key]:
+            try:
+                lookup(name)
+            except UsageError as exc:
+                raise UsageError(f"{where(key_path(key))}: {exc}") from None
+
+    shared = _axes(grid["set"], ("set",), key_path, where)
+    configurations = []
+    for stream, backbone, strategy in itertools.product(names["stream"], names["backbone"], names["strategy"]):
+        own = _axes(grid["strategies"].get(strategy, {}), ("strategies", strategy), key_path, where)
+        axes = {**shared, **own}
+        for values in itertools.product(*(choices for choices, _ in axes.values())):
+            assignments = {key: (text, origin) for (key, (_, origin)), text in zip(axes.items(), values)}
+            configurations.append((stream, backbone, strategy, assignments))
+    return [_planned(stream, backbone, strategy, seed, assignments, grid["smoke"], where, results)
+            for seed in seeds for stream, backbone, strategy, assignments in configurations]
+
+
+def _planned(stream, backbone, strategy, seed, assignments, smoke, where, results) -> PlannedRun:
+    from clbench.config import resolve_config
+    from clbench.records import record_path
+    from clbench.registry import get_strategy, get_stream
+
+    texts = [f"{key}={text}" for key, (text, _) in assignments.items()]
+    try:
+        config = resolve_config(get_stream(stream), get_strategy(strategy), texts, smoke=smoke, backbone=backbone)
+    except UsageError as exc:
+        culprit = next((origin for key, (text, origin) in assignments.items()
+                        if _rejects(stream, strategy, backbone, smoke, f"{key}={text}")), ())
+        raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone})") from None
+    record = record_path(results, {"stream": stream, "strategy": strategy, "backbone": backbone, "seed": seed,
+                                   "config": config})
+    return PlannedRun(stream, strategy, backbone, seed, tuple(texts), smoke, record)
+
+
+def _rejects(stream, strategy, backbone, smoke, assignment) -> bool:
+    from clbench.config import resolve_config
+    from clbench.registry import get_strategy, get_stream
+
+    try:
+        resolve_config(get_stream(stream), get_strategy(strategy), [assignment], smoke=smoke, backbone=backbone)
+    except UsageError:
+        return True
+    return False
+
+
+def _axes(table: dict, table_path: tuple, key_path, where) -> dict:
+    """key -> (the --set texts it takes, where it was written)."""
+    axes = {}
+    for key, value in table.items():
+        origin = key_path(*table_path, key)
+        choices = value if isinstance(value, list) else [value]  # an element that is a list: one lr per task
+        if not choices:
+            raise UsageError(f"{where(origin)}: {'.'.join(table_path)}.{key} is an empty list; give at least one value")
+        axes[key] = ([_set_text(choice, origin, where) for choice in choices], origin)
+    return axes
+
+
+def _set_text(value, origin, where) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in value):
+        return ",".join(str(v) for v in value)  # one value per task
+    raise UsageError(f"{where(origin)}: {origin[-1]} = {value!r} is not a value --set takes (a number, string, "
+                     "true/false, or a list of numbers: one per task)")
+
+
+def _names(value, origin, where) -> list[str]:
+    names = value if isinstance(value, list) else [value]
+    if not names or not all(isinstance(name, str) for name in names):
+        raise UsageError(f"{where(origin)}: {origin[-1]} must be a name or a list of names, got {value!r}")
+    return names
+
+
+def _seeds(value, origin, where) -> list[int]:
+    seeds = value if isinstance(value, list) else [value]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UsageError(f"{where(origin)}: seeds must be an integer or a list of integers, got {value!r}")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"{where(origin)}: seeds {seeds} repeats a seed")
+    return seeds
+
+
+def _check_keys(table: dict, allowed: tuple, prefix: tuple, where: _Locator) -> None:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where(prefix)}: {'.'.join(map(str, prefix))} must be a table")
+    for key in table:
+        if key not in allowed:
+            hint = closest(key, allowed)
+            if key not in ("set", "strategies"):
+                hint += f"; --set keys go under [set] or [strategies.NAME]"
+            raise UsageError(f"{where((*prefix, key))}: unknown key {key!r}; {hint}")
+
+
+class _Locator:
+    """file:line of a key, found by reading the file's table headers and key assignments."""
+
+    _ARRAY_HEADER = re.compile(r"\[\[\s*([^\]]+?)\s*\]\]")
+    _HEADER = re.compile(r"\[\s*([^\]]+?)\s*\]")
+    _ASSIGNMENT = re.compile(r"""((?:[\w\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[\w\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines: dict[tuple, int] = {}
+        table: tuple = ()
+        arrays: dict[str, int] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if match := self._ARRAY_HEADER.match(stripped):
+                name = _key_parts(match[1])
+                arrays[name[0]] = arrays.get(name[0], -1) + 1
+                table = (name[0], arrays[name[0]], *name[1:])
+            elif match := self._HEADER.match(stripped):
+                name = _key_parts(match[1])
+                table = (name[0], arrays[name[0]], *name[1:]) if name[0] in arrays else name
+            elif match := self._ASSIGNMENT.match(stripped):
+                self.lines.setdefault((*table, *_key_parts(match[1])), number)
+                continue
+            else:
+                continue
+            self.lines.setdefault(table, number)
+
+    def line(self, keys: tuple, exact: bool = False) -> int | None:
+        if exact:
+            return self.lines.get(tuple(keys))
+        for end in range(len(keys), 0, -1):
+            if tuple(keys[:end]) in self.lines:
+                return self.lines[tuple(keys[:end])]
+        return None
+
+    def __call__(self, keys: tuple) -> str:
+        number = self.line(keys)
+        return f"{self.path}:{number}" if number else str(self.path)
+
+
+def _key_parts(key: str) -> tuple:
+    return tuple(part.strip().strip("\"'") for part in re.split(r"\.(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)", key))

@@ -1,0 +1,78 @@
+"""`clbench sweep FILE.toml`: plan the file's runs, skip the completed ones, run the rest through an
+executor with one overall progress bar, and keep the manifest and summary of what happened."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from clbench.records import is_completed
+from clbench.sweeps.executors import EXECUTORS, Job, Outcome, Placement
+from clbench.sweeps.manifest import Manifest, log_path
+from clbench.sweeps.spec import PlannedRun, load_sweep
+
+
+def plan(sweep_file: Path, results: Path) -> tuple[list[PlannedRun], set[Path]]:
+    """The sweep's runs, and the records among them that are already complete."""
+    runs = load_sweep(sweep_file, results)
+    return runs, {run.record for run in runs if is_completed(run.record)}
+
+
+def dry_run(sweep_file: Path, results: Path, run_options: list[str]) -> int:
+    runs, complete = plan(sweep_file, results)
+    for run in runs:
+        mark = "complete" if run.record in complete else "to run  "
+        print(f"{mark}  {run.label()}")
+    print(f"{len(runs)} runs: {len(complete)} complete, {len(runs) - len(complete)} to run"
+          + (f" (each with {' '.join(run_options)})" if run_options else ""))
+    return 0
+
+
+def run_sweep(sweep_file: Path, results: Path, executor: str, placement: Placement, run_options: list[str],
+              progress: bool = True) -> int:
+    """Runs what is missing; 0 when every run of the sweep has a completed record at the end."""
+    runs, complete = plan(sweep_file, results)
+    manifest = Manifest(sweep_file, results, executor, runs, complete)
+    manifest.save()
+    by_record = {run.record.resolve(): run for run in runs}
+    jobs = [Job(args=(*run.run_args(), "--results", str(results.resolve()), "--no-progress", *run_options),
+                record=run.record.resolve(), log=log_path(results, run).resolve())
+            for run in runs if run.record not in complete]
+    bar = tqdm(total=len(jobs), unit="run", desc="sweep", file=sys.stderr,
+               disable=True if not progress or not jobs else None)  # None: only on a terminal
+    finished = failed = 0
+
+    def on_done(job: Job, outcome: Outcome) -> None:
+        nonlocal finished, failed
+        run = by_record[job.record]
+        manifest.update(run, outcome)
+        finished += 1
+        failed += outcome.status != "completed"
+        bar.update(1)
+        bar.set_postfix(failed=failed)
+        note = f": {outcome.reason}" if outcome.reason else ""
+        bar.write(f"[{finished}/{len(jobs)}] {outcome.status} in {outcome.wall_s:.0f} s  {run.label()}{note}")
+
+    interrupted = False
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if jobs:
+            EXECUTORS[executor](jobs, on_done, placement)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+        manifest.save(finished=True)
+    print(manifest.summary())
+    if interrupted:
+        print("clbench: sweep interrupted; run the same command again to finish the missing runs", file=sys.stderr)
+        return 130
+    return 0 if manifest.all_completed() else 1
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # a scheduler's SIGTERM ends the sweep like Ctrl-C: children stopped, manifest kept
