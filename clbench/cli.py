@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
     sweep.add_argument("--results", type=Path, default=Path("results/runs"), help="where records, logs and the manifest go")
     sweep.add_argument("--dry-run", action="store_true", help="list every run and whether it is complete; run nothing")
+    sweep.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
+                       help="only the runs whose stream, strategy, backbone, seed or setting KEY is one of the values "
+                            "(repeatable), e.g. --only strategy=adamw,nanoadam --only seed=0,1")
     sweep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     sweep.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
     sweep.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
@@ -224,13 +227,14 @@ def _sweep(args) -> int:
     if args.checkpoint_every:
         run_options += ["--checkpoint-every", str(args.checkpoint_every)]
     if args.dry_run:
-        return dry_run(args.file, args.results, run_options)
+        return dry_run(args.file, args.results, args.only, run_options)
     _check_writable(args.results)
     placement = Placement(workers=args.workers, device=args.device, cpus_per_run=args.cpus_per_run,
                           gpus_per_run=args.gpus_per_run, folder=args.results, ray_address=args.ray_address,
                           slurm_partition=args.slurm_partition, slurm_time_min=args.slurm_time,
                           slurm_mem_gb=args.slurm_mem_gb, slurm_local=args.slurm_local)
-    return run_sweep(args.file, args.results, args.executor, placement, run_options, progress=not args.no_progress)
+    return run_sweep(args.file, args.results, args.only, args.executor, placement, run_options,
+                     progress=not args.no_progress)
 
 
 def _seed_list(text: str) -> list[int]:

@@ -65,11 +65,14 @@ def environment(device: str) -> dict:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        # CPU runs are bit-identical on one machine, not across CPUs: the kernels torch picks differ
+        # CPU runs are bit-identical only for the same CPU kernels and the same number of threads
+        # (the order of floating-point sums follows both): a run elsewhere is another sample
         "cpu": _cpu_model(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
         "packages": versions,
         "device": device,
+        "gpu": torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None,
         "git_commit": _git_commit(),
     }
 

@@ -53,6 +53,18 @@ class PlannedRun:
     assignments: tuple[str, ...]  # --set key=value, as the command line takes them
     smoke: bool
     record: Path
+    config: dict  # every resolved setting of the run
+
+    def matches(self, key: str, values: list[str]) -> bool:
+        """Whether the run's stream, strategy, backbone, seed or setting `key` is one of `values`."""
+        if key in ("stream", "strategy", "backbone", "seed"):
+            return str(getattr(self, key)) in values
+        if key not in self.config:
+            return False
+        value = self.config[key]
+        if isinstance(value, list) and len(set(value)) == 1:
+            value = value[0]  # a per-task setting with one value for every task, such as lr
+        return _set_text(value, (key,), None) in values
 
     def run_args(self) -> list[str]:
         """The arguments of `clbench run` that define this run. --seeds, not --seed: a run whose
@@ -79,7 +91,9 @@ def load_sweep(path: Path, results: Path) -> list[PlannedRun]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+        position = re.search(r" \(at line (\d+), column \d+\)", str(exc))
+        where = f"{path}:{position[1]}" if position else str(path)
+        raise UsageError(f"{where}: not valid TOML: {str(exc).replace(position[0], '') if position else exc}") from None
     where = _Locator(path, text)
     _check_keys(data, TOP_KEYS, (), where)
     grids = data.pop("grid", None)
@@ -157,7 +171,7 @@ def _planned(stream, backbone, strategy, seed, assignments, smoke, where, result
         raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone})") from None
     record = record_path(results, {"stream": stream, "strategy": strategy, "backbone": backbone, "seed": seed,
                                    "config": config})
-    return PlannedRun(stream, strategy, backbone, seed, tuple(texts), smoke, record)
+    return PlannedRun(stream, strategy, backbone, seed, tuple(texts), smoke, record, config)
 
 
 def _rejects(stream, strategy, backbone, smoke, assignment) -> bool:
@@ -217,8 +231,8 @@ def _check_keys(table: dict, allowed: tuple, prefix: tuple, where: _Locator) -> 
     for key in table:
         if key not in allowed:
             hint = closest(key, allowed)
-            if key not in ("set", "strategies"):
-                hint += f"; --set keys go under [set] or [strategies.NAME]"
+            if not hint.startswith("did you mean"):
+                hint += "; --set keys go under [set] or [strategies.NAME]"
             raise UsageError(f"{where((*prefix, key))}: unknown key {key!r}; {hint}")
 
 

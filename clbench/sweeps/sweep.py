@@ -9,20 +9,30 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from clbench.errors import UsageError
 from clbench.records import is_completed
 from clbench.sweeps.executors import EXECUTORS, Job, Outcome, Placement
 from clbench.sweeps.manifest import Manifest, log_path
 from clbench.sweeps.spec import PlannedRun, load_sweep
 
 
-def plan(sweep_file: Path, results: Path) -> tuple[list[PlannedRun], set[Path]]:
-    """The sweep's runs, and the records among them that are already complete."""
+def plan(sweep_file: Path, results: Path, only: list[str]) -> tuple[list[PlannedRun], set[Path]]:
+    """The sweep's runs (those that every KEY=V1,V2 of `only` selects), and the records among them
+    that are already complete."""
     runs = load_sweep(sweep_file, results)
+    for selection in only:
+        key, sep, values = selection.partition("=")
+        if not sep or not values:
+            raise UsageError(f"--only {selection!r} is not KEY=VALUE[,VALUE...]; e.g. --only strategy=adamw,nanoadam")
+        runs = [run for run in runs if run.matches(key.strip(), [v.strip() for v in values.split(",")])]
+        if not runs:
+            raise UsageError(f"--only {selection} selects no run of {sweep_file}; see clbench sweep {sweep_file} "
+                             "--dry-run")
     return runs, {run.record for run in runs if is_completed(run.record)}
 
 
-def dry_run(sweep_file: Path, results: Path, run_options: list[str]) -> int:
-    runs, complete = plan(sweep_file, results)
+def dry_run(sweep_file: Path, results: Path, only: list[str], run_options: list[str]) -> int:
+    runs, complete = plan(sweep_file, results, only)
     for run in runs:
         mark = "complete" if run.record in complete else "to run  "
         print(f"{mark}  {run.label()}")
@@ -31,10 +41,10 @@ def dry_run(sweep_file: Path, results: Path, run_options: list[str]) -> int:
     return 0
 
 
-def run_sweep(sweep_file: Path, results: Path, executor: str, placement: Placement, run_options: list[str],
-              progress: bool = True) -> int:
+def run_sweep(sweep_file: Path, results: Path, only: list[str], executor: str, placement: Placement,
+              run_options: list[str], progress: bool = True) -> int:
     """Runs what is missing; 0 when every run of the sweep has a completed record at the end."""
-    runs, complete = plan(sweep_file, results)
+    runs, complete = plan(sweep_file, results, only)
     manifest = Manifest(sweep_file, results, executor, runs, complete)
     manifest.save()
     by_record = {run.record.resolve(): run for run in runs}
