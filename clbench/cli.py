@@ -151,7 +151,7 @@ def _run(args) -> int:
     from clbench.datasets import DataSource
     from clbench.records import is_completed, record_path, save_record
     from clbench.registry import get_strategy, get_stream, plugins, use_plugins
-    from clbench.report import format_run
+    from clbench.report import format_run, mask_refresh_warning
     from clbench.runlock import ALREADY_RUNNING, RunLock, lock_path
 
     use_plugins(args.plugins)
@@ -200,6 +200,8 @@ def _run(args) -> int:
             lock.release()
         print(format_run(record))
         print(f"record: {path}")
+        if warning := mask_refresh_warning(record):
+            print(f"clbench: warning: {warning}", file=sys.stderr)
         if record["status"] != "completed":
             print(f"clbench: run {record['status']} (seed {seed}): {record['error']}", file=sys.stderr)
             unfinished += 1

@@ -44,13 +44,18 @@ _NON_NEGATIVE_INTS = ("image_size", "train_per_class", "test_per_class")
 def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str], smoke: bool = False,
                    backbone: str = "") -> dict:
     """Every hyperparameter of the run, typed and validated: defaults of the engine, stream and
-    strategy, the paper's preset when the combination is one of its runs, --smoke, then --set.
+    strategy, the stream's settings for the strategy, the paper's preset when the combination is one of its runs, --smoke, then --set.
     Raises UsageError on a bad --set."""
     config = {**RUN_DEFAULTS, **stream.defaults()}
     clash = set(config) & set(strategy.defaults)
     if clash:
         raise RuntimeError(f"strategy {strategy.name!r} redefines run settings {sorted(clash)}")
     config.update(strategy.defaults)
+    suited = stream.strategy_settings.get(strategy.name, {})
+    if set(suited) - set(strategy.defaults):
+        raise RuntimeError(f"stream {stream.name!r} sets {sorted(set(suited) - set(strategy.defaults))}, "
+                           f"which strategy {strategy.name!r} does not have")
+    config.update(suited)
     preset = paper_preset(stream.name, backbone, strategy.name)
     if preset:
         config.update({key: value for key, value in preset.items() if key in config}, preset="paper")

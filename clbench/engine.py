@@ -50,6 +50,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self._clbench_strategy = clbench_strategy
         self._clbench_config = clbench_config
         self._tasks = tasks
+        self._seed = seed
         self._shuffle = torch.Generator().manual_seed(seed)
         self._checkpoint_every, self._on_checkpoint = 0, None  # see checkpoint_every()
         self.resume_in_task: dict | None = None  # set to a checkpoint's in-task state to continue from it
@@ -65,7 +66,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         try:
             return self._clbench_strategy.make_optimizer(
                 model.backbone, model.heads[task], self._clbench_config["lr"][task],
-                {**self._clbench_config, "task_steps": task_steps},
+                {**self._clbench_config, "task_steps": task_steps, "task": task, "run_seed": self._seed},
             )
         except ValueError as exc:
             raise UsageError(f"strategy {self._clbench_strategy.name}: {exc}; fix it with --set") from None
@@ -246,8 +247,13 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         task_labels=list(range(len(tasks))),
         complete_test_set_only=False,
     )
+    model = model.to(request.device)
     if torch.device(request.device).type == "cuda" and config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
+    try:
+        request.strategy.prepare_model(model, config)
+    except ValueError as exc:
+        raise UsageError(f"strategy {request.strategy.name}: {exc}; fix it with --set") from None
     cl_strategy = TaskIncrementalTemplate(
         clbench_strategy=request.strategy,
         clbench_config=config,
@@ -277,12 +283,14 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     checkpointing = request.checkpointing
     resume = load_checkpoint(checkpointing.path) if checkpointing else None
     if resume is None:
-        progress_so_far = {"baseline": evaluate(), "matrix": [], "state_bytes": [], "task_s": [], "train_s": [],
-                           "elapsed_s": 0.0}
+        progress_so_far = {"baseline": evaluate(), "matrix": [], "state_bytes": [], "mask_refreshes": [],
+                           "task_s": [], "train_s": [], "elapsed_s": 0.0}
     else:
         model.load_state_dict(resume["model"])
         progress_so_far = resume["progress"]
-    baseline, matrix, state_bytes = (progress_so_far[k] for k in ("baseline", "matrix", "state_bytes"))
+        progress_so_far.setdefault("mask_refreshes", [None] * len(progress_so_far["matrix"]))  # older checkpoints
+    baseline, matrix, state_bytes, mask_refreshes = (progress_so_far[k] for k in
+                                                     ("baseline", "matrix", "state_bytes", "mask_refreshes"))
     task_times, train_times = progress_so_far["task_s"], progress_so_far["train_s"]
 
     def save(in_task: dict | None = None) -> None:
@@ -321,6 +329,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             break
         train_times.append(time.perf_counter() - task_start)
         state_bytes.append(optimizer_state_bytes(cl_strategy.optimizer))
+        refreshes = getattr(cl_strategy.optimizer, "mask_refreshes", None)
+        mask_refreshes.append(refreshes() if refreshes else None)
         matrix.append(evaluate())
         task_times.append(time.perf_counter() - task_start)
         if checkpointing and len(matrix) < len(tasks):
@@ -350,6 +360,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "metrics": run_metrics,
         "drift_per_layer_l2": drift["per_layer_l2"],
         "optimizer_state_bytes": state_bytes,
+        "mask_refreshes": mask_refreshes if any(count is not None for count in mask_refreshes) else None,
         "config": config,
         "env": environment(request.device),
         "timing": {"wall_s": progress_so_far["elapsed_s"] + time.perf_counter() - start, "task_s": task_times,

@@ -28,10 +28,10 @@ class ImageInput(nn.Module):
             x = x.expand(-1, 3, -1, -1)
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
-        x = (x - self.mean) / self.std
+        x = (x - self.mean.float()) / self.std.float()
         if self.augment and self.training:
             x = flip_and_shift(x, max_shift=max(1, self.size // 8))
-        return x.contiguous()
+        return x.to(self.mean.dtype).contiguous()  # in the model's dtype: a strategy may train it in bf16
 
 
 def flip_and_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:

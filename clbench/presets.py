@@ -9,7 +9,8 @@ per-task learning rates of AdamW and MicroAdam on the ResNets (their strategy de
 
 from __future__ import annotations
 
-PAPER_STREAM = "cifar10_flowers102"
+# Flowers102 trained on its train split (1,020 images) or on train and val (2,040): the paper does not say which.
+PAPER_STREAMS = ("cifar10_flowers102", "cifar10_flowers102_trainval")
 
 _BACKBONE_SETTINGS = {
     "vit_large_patch16_224": {"epochs": 5, "batch_size": 128, "lr_schedule": "cosine", "label_smoothing": 0.1},
@@ -28,6 +29,6 @@ _STRATEGY_SETTINGS = {
 
 def paper_preset(stream: str, backbone: str, strategy: str) -> dict:
     """The paper's settings for this combination, or {} when the paper did not run it."""
-    if stream != PAPER_STREAM or backbone not in _BACKBONE_SETTINGS:
+    if stream not in PAPER_STREAMS or backbone not in _BACKBONE_SETTINGS:
         return {}
     return {**_BACKBONE_SETTINGS[backbone], **_STRATEGY_SETTINGS.get((backbone, strategy), {})}

@@ -27,3 +27,16 @@ def _number(value) -> str:
     if value is None:
         return "n/a"
     return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def mask_refresh_warning(record: dict) -> str | None:
+    """One line when a masked optimizer drew fewer than 2 masks in some task: its mask then never
+    followed the weights, unlike the paper's runs (about 20 masks per task)."""
+    counts = record.get("mask_refreshes") or []
+    few = [(task, count) for task, count in zip(record["tasks"], counts) if count is not None and count < 2]
+    if not few:
+        return None
+    where = ", ".join(f"{count} in {task}" for task, count in few)
+    interval = record["config"].get("mask_interval")
+    return (f"the mask was drawn fewer than 2 times per task ({where}; mask_interval {interval}): lower it with "
+            "--set mask_interval=N, or train longer")

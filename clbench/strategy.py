@@ -10,6 +10,8 @@ from torch.optim import Optimizer
 
 # make_optimizer(backbone, head, lr, config) -> a fresh optimizer for one task.
 OptimizerFactory = Callable[[nn.Module, nn.Module, float, dict], Optimizer]
+# prepare_model(model, config): changes the whole model (on its device) in place before training.
+ModelPreparation = Callable[[nn.Module, dict], None]
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,8 @@ class Strategy:
     "lr" is per task: a number for all tasks, or one per task. A fresh optimizer is built for
     every task from the backbone and that task's head only, so earlier heads stay untouched.
     make_optimizer's config holds the run's settings plus "task_steps", the number of optimizer
-    steps the task will take (for schedules).
+    steps the task will take (for schedules), "task", the task's index, and "run_seed", the run's
+    seed (for anything random the optimizer draws).
     """
 
     name: str
@@ -28,6 +31,8 @@ class Strategy:
     defaults: dict
     make_optimizer: OptimizerFactory
     make_plugins: Callable[[dict], list] = field(default=lambda config: [])
+    # e.g. a dtype or memory format the optimizer needs; a ValueError is a usage error
+    prepare_model: ModelPreparation = field(default=lambda model, config: None)
 
 
 def trainable_parameters(backbone: nn.Module, head: nn.Module) -> list[nn.Parameter]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -36,6 +36,8 @@ class StreamSpec:
 
     image_size 0 means the backbone's own input size; train_per_class / test_per_class 0 mean
     every example. Subsets are drawn with `subset_seed`, the same for every run seed.
+    `strategy_settings` gives strategies settings that suit this stream's length (e.g. NanoAdam's
+    mask interval), {strategy name: {key: value}}; --set and the paper's presets override them.
     """
 
     name: str
@@ -45,6 +47,7 @@ class StreamSpec:
     train_per_class: int = 0
     test_per_class: int = 0
     subset_seed: int = 0
+    strategy_settings: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         unknown = [t.dataset for t in self.tasks if t.dataset not in DATASETS]

@@ -116,25 +116,32 @@ def _flowers_files(root: Path):
                                        if key != "image"]
 
 
-def _flowers_arrays(root, train, download, size):
-    """Official split: "train" (10 images per class) to train, "test" to test; every image decoded
-    at `size` (shorter side resized, centre crop)."""
-    from PIL import Image
-    from torchvision.transforms import v2
+def _flowers_arrays(train_splits: tuple[str, ...]):
+    """Flowers102's official splits: `train_splits` to train ("train", 10 images per class, or with
+    "val" another 10), "test" to test; every image decoded at `size` (shorter side resized, centre crop)."""
 
-    def load_image(path):
-        try:
-            with Image.open(path) as image:
-                image.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: much faster
-                return image.convert("RGB")
-        except OSError as exc:
-            raise UsageError(f"cannot read {path} ({exc}); delete the Flowers102 folder and fetch it again") from None
+    def arrays(root, train, download, size):
+        from PIL import Image
+        from torchvision.transforms import v2
 
-    transform = v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
-    data = tv.Flowers102(str(root), split="train" if train else "test", download=download, loader=load_image,
-                         transform=transform)
-    images, labels = zip(*(data[i] for i in range(len(data))))
-    return torch.stack(images).permute(0, 2, 3, 1).contiguous(), list(labels)
+        def load_image(path):
+            try:
+                with Image.open(path) as image:
+                    image.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: much faster
+                    return image.convert("RGB")
+            except OSError as exc:
+                raise UsageError(f"cannot read {path} ({exc}); delete the Flowers102 folder and fetch it again") from None
+
+        transform = v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+        images, labels = [], []
+        for split in train_splits if train else ("test",):
+            data = tv.Flowers102(str(root), split=split, download=download, loader=load_image, transform=transform)
+            for image, label in (data[i] for i in range(len(data))):
+                images.append(image)
+                labels.append(label)
+        return torch.stack(images).permute(0, 2, 3, 1).contiguous(), labels
+
+    return arrays
 
 
 TORCHVISION_DATASETS = {
@@ -147,5 +154,8 @@ TORCHVISION_DATASETS = {
     "kmnist": DatasetSpec("Kuzushiji-MNIST, 60k/10k 28x28 cursive Japanese characters (torchvision)",
                           _idx(tv.KMNIST).load),
     "flowers102": DatasetSpec("Oxford Flowers102, official split 1,020/6,149, 102 classes (torchvision)",
-                              TorchvisionData("Flowers102", 102, _flowers_files, _flowers_arrays).load),
+                              TorchvisionData("Flowers102", 102, _flowers_files, _flowers_arrays(("train",))).load),
+    "flowers102_trainval": DatasetSpec(
+        "Oxford Flowers102 trained on the official train and val splits (2,040), tested on test (6,149) (torchvision)",
+        TorchvisionData("Flowers102", 102, _flowers_files, _flowers_arrays(("train", "val"))).load),
 }

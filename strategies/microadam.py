@@ -16,6 +16,14 @@ def make_optimizer(backbone, head, lr, config):
                      quant_block_size=config["quant_block_size"], **options)
 
 
+def prepare_model(model, config):
+    """The official package steps bf16 parameters only and views every gradient flat
+    (grad.view(-1)): with official=true the model becomes bf16, in the contiguous memory format."""
+    if config["official"]:
+        model.to(torch.bfloat16)
+        model.to(memory_format=torch.contiguous_format)
+
+
 def _official(params, options, config):
     """ista-daslab-optimizers' CUDA MicroAdam; it needs a GPU and bf16 parameters."""
     if not torch.cuda.is_available() or any(p.device.type != "cuda" or p.dtype != torch.bfloat16 for p in params):
@@ -40,4 +48,5 @@ STRATEGY = Strategy(
         "official": False,  # true: the ista-daslab-optimizers CUDA package (GPU, bf16 model)
     },
     make_optimizer=make_optimizer,
+    prepare_model=prepare_model,
 )

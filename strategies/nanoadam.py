@@ -15,6 +15,11 @@ def make_optimizer(backbone, head, lr, config):
         dense_names=parse_patterns(config["dense_names"]),
         mask_biases=config["mask_biases"],
     )
+    if config["dense_lr"] < 0:
+        raise ValueError(f"dense_lr must be non-negative (0: the task's lr), got dense_lr={config['dense_lr']}")
+    for group in groups:
+        if not group["masked"] and config["dense_lr"]:
+            group["lr"] = config["dense_lr"]
     return NanoAdam(
         groups,
         lr=lr,
@@ -30,16 +35,23 @@ def make_optimizer(backbone, head, lr, config):
         criterion=config["criterion"],
         on_mask_change=config["on_mask_change"],
         bias_correction=config["bias_correction"],
-        state_dtype=_state_dtype(config["state_dtype"]),
-        seed=config["mask_seed"],
+        state_dtype=_dtype("state_dtype", config),
+        v_dtype=_dtype("v_dtype", config),
+        seed=random_mask_seed(config),
     )
 
 
-def _state_dtype(name: str) -> torch.dtype:
+def random_mask_seed(config) -> int:
+    """The seed of criterion=random's masks: its own for every run seed and task, so that a task
+    does not update the weights the previous one did, nor one run seed the weights another did."""
+    return hash((config["mask_seed"], config["run_seed"], config["task"])) % 2**63
+
+
+def _dtype(key: str, config) -> torch.dtype:
     dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-    if name not in dtypes:
-        raise ValueError(f"state_dtype must be one of {', '.join(dtypes)}, got state_dtype={name!r}")
-    return dtypes[name]
+    if config[key] not in dtypes:
+        raise ValueError(f"{key} must be one of {', '.join(dtypes)}, got {key}={config[key]!r}")
+    return dtypes[config[key]]
 
 
 STRATEGY = Strategy(
@@ -56,12 +68,16 @@ STRATEGY = Strategy(
         "criterion": "small",  # or large, random, large_gradient (the paper's ablations)
         "on_mask_change": "reset",  # or keep
         "bias_correction": True,
-        "state_dtype": "bfloat16",
-        "mask_seed": 0,
+        "state_dtype": "bfloat16",  # m, as in the paper
+        "v_dtype": "float32",  # v: in bf16 (the paper's) 0.999 v rounds back to v, and v cannot decay
+        "mask_seed": 0,  # criterion=random: its masks depend on this, the run's seed and the task
         "weight_decay": 0.0,
         "beta1": 0.9,
         "beta2": 0.999,
-        "mask_biases": False,
+        # Head, normalisation layers and biases train densely (Adam on every entry) at dense_lr; 0: at
+        # the task's lr, as in the paper, which gives one learning rate per task and names no other.
+        "dense_lr": 0.0,
+        "mask_biases": False,  # true: biases are masked like weights (the paper names only heads and norms dense)
         "dense_types": "*Norm*",  # module class-name globs trained densely
         "dense_names": "",  # parameter-name globs trained densely (the task head always is)
     },

@@ -87,6 +87,29 @@ def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_run_prints_no_library_warnings(tmp_path):
+    """Python's default warning filters, as a user has them: Avalanche's and timm's import-time
+    warnings (a missing QP solver, say) must not reach the terminal."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}
+    result = subprocess.run([CLBENCH, "run", "--smoke", "--no-progress", "--strategy", "adamw", "--results", str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_nanoadam_records_its_mask_refreshes_and_warns_when_the_mask_never_refreshes(tmp_path):
+    # --smoke trains one step per epoch: one mask per task with 1 epoch, 3 with 3 epochs and interval 1
+    once = clbench("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--results", str(tmp_path / "a"))
+    assert once.returncode == 0, once.stderr
+    assert json.loads(next((tmp_path / "a").glob("*.json")).read_text())["mask_refreshes"] == [1, 1]
+    assert once.stderr.startswith("clbench: warning: the mask was drawn fewer than 2 times per task (1 in fashion_mnist")
+    often = clbench("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--set", "epochs=3",
+                    "--set", "mask_interval=1", "--results", str(tmp_path / "b"))
+    assert often.returncode == 0 and often.stderr == ""
+    assert json.loads(next((tmp_path / "b").glob("*.json")).read_text())["mask_refreshes"] == [3, 3]
+    adamw = clbench("run", "--smoke", "--no-progress", "--strategy", "adamw", "--results", str(tmp_path / "c"))
+    assert json.loads(next((tmp_path / "c").glob("*.json")).read_text())["mask_refreshes"] is None
+
+
 def strategy_lr(name):
     return strategies()[name].defaults["lr"]
 

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -70,6 +72,21 @@ def test_the_papers_runs_get_the_papers_settings():
     assert vit["lr_schedule"] == "cosine" and vit["label_smoothing"] == 0.1 and vit["epochs"] == 5
     other = resolve_config(get_stream("fashionmnist_mnist"), get_strategy("nanoadam"), [], backbone="resnet18")
     assert other["preset"] == "" and other["epochs"] == RUN_DEFAULTS["epochs"]
+    trainval = resolve_config(get_stream("cifar10_flowers102_trainval"), get_strategy("nanoadam"), [],
+                              backbone="resnet18")
+    assert trainval["preset"] == "paper" and trainval["lr"] == [0.009, 0.007]
+
+
+def test_the_offline_streams_refresh_nanoadams_mask_several_times_per_task():
+    nanoadam, adamw = get_strategy("nanoadam"), get_strategy("adamw")
+    for name, steps in (("fashionmnist_mnist", 96), ("fashionmnist_mnist_digits", 66)):
+        stream = get_stream(name)
+        config = resolve_config(stream, nanoadam, [])
+        per_task = math.ceil(stream.train_per_class * 10 / config["batch_size"]) * config["epochs"]
+        assert per_task == steps and per_task // config["mask_interval"] >= 3
+        assert resolve_config(stream, nanoadam, ["mask_interval=100"])["mask_interval"] == 100  # --set wins
+        assert "mask_interval" not in resolve_config(stream, adamw, [])
+    assert resolve_config(get_stream("cifar10_flowers102"), nanoadam, [])["mask_interval"] == 100
 
 
 def test_cosine_schedule_decays_each_task_to_zero():

@@ -128,3 +128,21 @@ def test_state_dict_round_trip_continues_bit_identically(weight):
 def test_bad_hyperparameters_name_the_parameter(weight, kwargs, name):
     with pytest.raises(ValueError, match=f"{name}="):
         MicroAdam([weight], **kwargs)
+
+
+def test_channels_last_kernels_are_blocked_like_their_contiguous_copy():
+    torch.manual_seed(0)
+    plain = torch.nn.Parameter(torch.randn(8, 6, 3, 3))
+    channels_last = torch.nn.Parameter(plain.detach().clone().to(memory_format=torch.channels_last))
+    grads = [torch.randn_like(plain) for _ in range(4)]
+    for param in (plain, channels_last):
+        run(MicroAdam([param], lr=0.01, density=0.1, block_size=50, quant_block_size=100), param, grads)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(plain.detach(), channels_last.detach())
+
+
+def test_sparse_gradients_are_a_clear_error():
+    embedding = torch.nn.Embedding(10, 4, sparse=True)
+    embedding(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match="MicroAdam does not support sparse gradients"):
+        MicroAdam(embedding.parameters()).step()

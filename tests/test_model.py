@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from clbench.model import TaskHeadsModel
+from clbench.model import ImageInput, TaskHeadsModel
 
 
 class Flatten(nn.Module):
@@ -29,3 +29,10 @@ def test_single_task_batch_uses_that_head_only():
     model = TaskHeadsModel(Flatten(), [3, 5])
     x = torch.randn(4, 3, 2, 2)
     torch.testing.assert_close(model(x, torch.ones(4, dtype=torch.long)), model.heads[1](x.flatten(1)))
+
+
+def test_image_input_follows_the_model_dtype():
+    image_input = ImageInput(8, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    images = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+    assert image_input(images).dtype == torch.float32
+    assert image_input.to(torch.bfloat16)(images).dtype == torch.bfloat16

@@ -101,7 +101,7 @@ def test_keep_carries_moments_of_entries_that_stay_selected(weight):
     kept = NanoAdam([weight], lr=1e-7, density=0.1, chunk_size=0, mask_interval=1, on_mask_change="keep",
                     state_dtype=torch.float32)
     run(kept, weight, grads)
-    assert kept.state[weight]["step"] == 4 and kept.state[weight]["mask_refreshes"] == 4
+    assert kept.state[weight]["age"].tolist() == [4] * len(index) and kept.state[weight]["mask_refreshes"] == 4
     torch.testing.assert_close(weight.detach(), expected, rtol=0, atol=1e-12)
 
 
@@ -116,6 +116,51 @@ def test_keep_zeroes_moments_of_newly_selected_entries():
     state = optimizer.state[weight]
     assert state["index"].tolist() == [0, 2]
     torch.testing.assert_close(state["exp_avg"], torch.tensor([0.1 * 0.9 + 0.1, 0.1]))
+    assert state["age"].tolist() == [2, 1]
+
+
+def test_keep_gives_a_newly_selected_entry_the_first_step_of_fresh_adam():
+    """Bias correction by the entry's own age: its first step is lr, not 0.7 lr (at the 2nd step of
+    the optimizer) tending to 3.16 lr (late in a run), as a shared step count would give."""
+    weight = torch.nn.Parameter(torch.tensor([0.1, 0.2, 5.0, 6.0]))
+    optimizer = NanoAdam([weight], lr=1e-3, density=0.5, chunk_size=0, mask_interval=50, on_mask_change="keep",
+                         state_dtype=torch.float32)
+    run(optimizer, weight, [torch.ones(4)] * 50)
+    with torch.no_grad():
+        weight[2] = 0.1  # now below entry 1 (0.15 after 50 steps): it enters the mask at the next refresh
+    before = weight.detach().clone()
+    run(optimizer, weight, [torch.ones(4)])
+    assert optimizer.state[weight]["index"].tolist() == [0, 2]
+    torch.testing.assert_close(before[2] - weight.detach()[2], torch.tensor(1e-3), rtol=1e-4, atol=0)
+
+
+def update_sizes_after_gradients_drop(**options):
+    """Mean |step| / lr at the end of 2,000 steps whose last 1,000 gradients are 10x smaller."""
+    torch.manual_seed(0)
+    param = torch.nn.Parameter(torch.randn(250))
+    optimizer = NanoAdam([param], lr=1e-6, density=0.2, chunk_size=0, mask_interval=100, **options)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(2000):
+        param.grad = torch.randn(250, generator=generator) * (1.0 if step < 1000 else 0.1)
+        before = param.detach().clone()
+        optimizer.step()
+    return float((before - param.detach()).abs().sum() / 1e-6 / optimizer.state[param]["index"].numel())
+
+
+@pytest.mark.parametrize("on_mask_change", ["reset", "keep"])
+def test_second_moment_decays_when_gradients_shrink(on_mask_change):
+    exact = update_sizes_after_gradients_drop(on_mask_change=on_mask_change, state_dtype=torch.float32)
+    default = update_sizes_after_gradients_drop(on_mask_change=on_mask_change)
+    assert default == pytest.approx(exact, rel=0.03)
+    if on_mask_change == "keep":  # v in bf16 cannot decay: the steps stay about half as large
+        assert update_sizes_after_gradients_drop(on_mask_change="keep", v_dtype=torch.bfloat16) < 0.7 * exact
+
+
+def test_sparse_gradients_are_a_clear_error():
+    embedding = torch.nn.Embedding(10, 4, sparse=True)
+    embedding(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match="NanoAdam does not support sparse gradients.*sparse=False"):
+        NanoAdam(embedding.parameters()).step()
 
 
 @pytest.mark.parametrize("criterion", ["large", "large_gradient"])
@@ -190,13 +235,14 @@ def test_default_split_keeps_norms_heads_and_biases_dense():
     assert {id(model[0].bias), id(model[1].weight)} <= {id(p) for p in masked}
 
 
-def test_state_is_six_bytes_per_selected_weight():
+@pytest.mark.parametrize("v_dtype, bytes_per_selected", [(torch.float32, 8), (torch.bfloat16, 6)])
+def test_state_is_eight_bytes_per_selected_weight_six_with_v_in_bf16(v_dtype, bytes_per_selected):
     param = torch.nn.Parameter(torch.randn(1000))
-    optimizer = NanoAdam([param], density=0.01, chunk_size=300)
+    optimizer = NanoAdam([param], density=0.01, chunk_size=300, v_dtype=v_dtype)
     run(optimizer, param, [torch.randn(1000)])
     selected = 3 * math.ceil(0.01 * 300) + math.ceil(0.01 * 100)  # three full chunks and a tail of 100
     assert optimizer.state[param]["index"].dtype == torch.int16
-    assert optimizer_state_bytes(optimizer) == 6 * selected == 60
+    assert optimizer_state_bytes(optimizer) == bytes_per_selected * selected
 
 
 @pytest.mark.parametrize("options", [{}, {"criterion": "random", "on_mask_change": "keep", "mask_interval": 2}])
@@ -217,14 +263,32 @@ def test_state_dict_round_trip_continues_bit_identically(weight, options):
         assert torch.equal(other, value) and other.dtype == value.dtype if torch.is_tensor(value) else other == value
 
 
-def test_channels_last_weights_are_updated_in_place():
+def test_channels_last_kernels_are_chunked_like_their_contiguous_copy():
     torch.manual_seed(0)
-    plain = torch.nn.Parameter(torch.randn(4, 3, 3, 3))
+    plain = torch.nn.Parameter(torch.randn(8, 6, 3, 3))
     channels_last = torch.nn.Parameter(plain.detach().clone().to(memory_format=torch.channels_last))
     grads = [torch.randn_like(plain) for _ in range(3)]
-    for param in (plain, channels_last):
-        run(NanoAdam([param], lr=0.1, density=0.1, chunk_size=0), param, grads)
+    optimizers = [NanoAdam([param], lr=0.1, density=0.1, chunk_size=50, mask_interval=2) for param in (plain,
+                                                                                                    channels_last)]
+    for optimizer, param in zip(optimizers, (plain, channels_last)):
+        run(optimizer, param, grads)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)  # updated in place
+    assert torch.equal(optimizers[0].mask_index(plain), optimizers[1].mask_index(channels_last))
     assert torch.equal(plain.detach(), channels_last.detach())
+
+
+def test_a_checkpoint_resumes_under_another_memory_format():
+    torch.manual_seed(0)
+    plain = torch.nn.Parameter(torch.randn(8, 6, 3, 3))
+    grads = [torch.randn_like(plain) for _ in range(6)]
+    optimizer = NanoAdam([plain], lr=0.1, density=0.1, chunk_size=50, mask_interval=4)
+    run(optimizer, plain, grads[:3])
+    twin = torch.nn.Parameter(plain.detach().clone().to(memory_format=torch.channels_last))
+    restored = NanoAdam([twin])
+    restored.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    run(optimizer, plain, grads[3:])
+    run(restored, twin, grads[3:])
+    assert torch.equal(plain.detach(), twin.detach())
 
 
 def test_dense_group_equals_torch_adamw(weight):

@@ -45,3 +45,19 @@ def test_our_microadam_is_close_to_the_official_one_in_bf16():
     difference = (ours - official).abs().mean()
     print(f"mean |ours - official| = {difference:.3e}; mean |official step| = {moved:.3e}")
     assert difference < 0.1 * moved
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ista_daslab_optimizers") is None, reason="needs ista-daslab-optimizers")
+def test_the_official_microadam_trains_inside_clbench():
+    """official=true: the strategy makes the model bf16 and contiguous, as the package needs."""
+    from clbench.config import resolve_config
+    from clbench.datasets import DataSource
+    from clbench.engine import RunRequest, run_experiment
+    from clbench.registry import get_strategy, get_stream
+
+    stream, strategy = get_stream("fashionmnist_mnist"), get_strategy("microadam")
+    config = resolve_config(stream, strategy, ["official=true"], smoke=True)
+    record = run_experiment(RunRequest(stream, strategy, "efficientnet_lite0", 0, config, "cuda", DataSource()),
+                            progress=False)
+    assert record["status"] == "completed", record["error"]
+    assert record["metrics"]["drift_l2"] > 0

@@ -17,7 +17,7 @@ def tiny_backbone():
 
 
 def config_for(name, **overrides):
-    return {**strategies()[name].defaults, "task_steps": 10, **overrides}
+    return {**strategies()[name].defaults, "task_steps": 10, "task": 0, "run_seed": 0, **overrides}
 
 
 def one_step(name, **overrides):
@@ -50,6 +50,35 @@ def test_nanoadam_masks_the_backbone_weights_only():
     counts = changed(backbone, old_backbone)
     assert counts["0.weight"] == math.ceil(0.1 * 16 * 27) and counts["5.weight"] == math.ceil(0.1 * 300 * 16)
     assert counts["5.bias"] == 300 and counts["1.weight"] == 16  # biases and BatchNorm dense
+
+
+def random_mask(**overrides):
+    optimizer, (backbone, _), _ = one_step("nanoadam", criterion="random", density=0.1, **overrides)
+    return optimizer.mask_index(backbone[5].weight)
+
+
+def test_random_masks_differ_between_tasks_and_run_seeds_and_repeat_otherwise():
+    first = random_mask(task=0, run_seed=0)
+    assert torch.equal(first, random_mask(task=0, run_seed=0))
+    for other in (random_mask(task=1, run_seed=0), random_mask(task=0, run_seed=1), random_mask(mask_seed=5)):
+        assert not torch.equal(first, other)
+
+
+def test_nanoadam_trains_the_dense_parts_at_dense_lr():
+    optimizer, (backbone, head), (old_backbone, old_head) = one_step("nanoadam", dense_lr=1e-5)
+    assert sorted(group["lr"] for group in optimizer.param_groups) == [1e-5, 1e-2]
+    moved = (head.weight - old_head.weight).abs().max()  # Adam's first step is about lr per entry
+    assert 0.5e-5 < moved <= 1.01e-5
+    assert (backbone[0].weight - old_backbone[0].weight).abs().max() > 1e-3  # masked: the task's lr
+
+
+def test_microadam_official_prepares_the_model_the_package_needs():
+    prepare = strategies()["microadam"].prepare_model
+    model = tiny_backbone().to(memory_format=torch.channels_last)
+    prepare(model, config_for("microadam"))
+    assert model[0].weight.dtype == torch.float32  # official=false: untouched
+    prepare(model, config_for("microadam", official=True))
+    assert all(p.dtype == torch.bfloat16 and p.is_contiguous() for p in model.parameters())
 
 
 def test_adamw8bit_keeps_8bit_moments():

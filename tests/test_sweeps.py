@@ -85,6 +85,18 @@ set.freeze_norm_stats = true
     assert runs[-1].config["freeze_norm_stats"] is True and runs[0].config["freeze_norm_stats"] is False
 
 
+def test_a_strategy_table_at_the_top_applies_to_the_grids_that_run_it(tmp_path):
+    runs = load_sweep(sweep_file(tmp_path, """
+[strategies.nanoadam]
+lr = 1e-2
+[[grid]]
+strategy = "adamw"
+[[grid]]
+strategy = "nanoadam"
+"""), tmp_path / "runs")
+    assert [(run.strategy, run.config["lr"]) for run in runs] == [("adamw", [1e-4, 1e-4]), ("nanoadam", [1e-2, 1e-2])]
+
+
 def test_the_records_are_those_clbench_run_writes(tmp_path):
     """The committed grid's records are found complete: a sweep run is exactly a clbench run."""
     root = Path(__file__).parents[1]
@@ -107,6 +119,10 @@ def test_the_records_are_those_clbench_run_writes(tmp_path):
     ('strategy = "adamw"\n[set]\ndensity = 0.1\n', [":3:", "unknown --set key 'density'", "adamw"]),
     ('[[grid]]\nseeds = [1]\n[[grid]]\n[grid.set]\nepochs = -1\n', [":5:", "epochs=-1 is out of range"]),
     ('[set]\nlr = []\n', [":2:", "empty list"]),
+    ('set = 3\n', [":1:", "set must be a table"]),
+    ('strategies = 3\n', [":1:", "strategies must be [strategies.NAME] tables"]),
+    ('strategy = "adamw"\nstrategies.adamw = 1e-3\n', [":2:", "strategies.adamw must be a table"]),
+    ('strategy = "adamw"\n[strategies.sgd]\nlr = 1\n[[grid]]\n', [":2:", "strategies.sgd names a strategy no grid"]),
     ('strategy = "adamw"\nseeds = [0 1]\n', [":2: not valid TOML"]),
 ])
 def test_bad_sweep_files_name_the_file_key_and_line(tmp_path, text, fragments):

@@ -64,6 +64,17 @@ def test_flowers102_uses_the_official_split_at_the_requested_size(root, monkeypa
     assert splits.train_y.tolist() == [0, 0, 1, 1, 2, 2] and splits.num_classes == 102
 
 
+def test_flowers102_trainval_trains_on_the_train_and_val_splits(root, monkeypatch):
+    write_flowers102(root, classes=3, train_per_class=2, test_per_class=4)  # and one val image per class
+    trust_flowers102(monkeypatch, root)
+    splits = load("flowers102_trainval", root, size=24)
+    assert splits.train_x.shape == (9, 24, 24, 3) and splits.test_x.shape == (12, 24, 24, 3)
+    assert sorted(splits.train_y.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    official = load("flowers102", root, size=24)
+    train_images = {bytes(image.numpy()) for image in splits.train_x}
+    assert all(bytes(image.numpy()) in train_images for image in official.train_x)
+
+
 def test_checksum_mismatch_names_the_file(root, monkeypatch):
     write_cifar(root, tv.CIFAR10, per_class=1)
     trust_cifar(monkeypatch, root, tv.CIFAR10)

@@ -78,6 +78,22 @@ def _topk_sorted(rows: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
     return torch.topk(rows, k, dim=1, largest=largest, sorted=False).indices.sort(dim=1).values
 
 
+def gather(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The entries of `tensor` at flat `index` in its logical (row-major) order, whatever its memory
+    format: a channels-last kernel gives the same entries as its contiguous copy."""
+    if tensor.is_contiguous():
+        return tensor.view(-1).index_select(0, index)
+    return tensor[torch.unravel_index(index, tensor.shape)]
+
+
+def scatter_add_(tensor: torch.Tensor, index: torch.Tensor, values: torch.Tensor, alpha: float) -> None:
+    """tensor[index] += alpha * values in place, `index` flat in logical order as for gather()."""
+    if tensor.is_contiguous():
+        tensor.view(-1).index_add_(0, index, values, alpha=alpha)
+    else:
+        tensor.index_put_(torch.unravel_index(index, tensor.shape), values.mul(alpha), accumulate=True)
+
+
 def flat_view(tensor: torch.Tensor) -> torch.Tensor:
     """A 1-D view sharing memory with `tensor`, in its memory order (channels-last included)."""
     if tensor.is_contiguous():

@@ -36,6 +36,12 @@ def check_trainable(param_groups: list[dict]) -> None:
             raise ValueError(f"parameter group {number} has no trainable parameters; drop it or unfreeze them")
 
 
+def check_dense_gradient(optimizer: str, param: torch.Tensor) -> None:
+    if param.grad.is_sparse:
+        raise RuntimeError(f"{optimizer} does not support sparse gradients (a parameter of shape "
+                           f"{tuple(param.shape)} has one); use dense gradients, e.g. nn.Embedding(sparse=False)")
+
+
 def closure_loss(closure):
     """The loss of step()'s optional closure, evaluated with gradients enabled (None without one)."""
     if closure is None:

@@ -21,10 +21,10 @@ import math
 import torch
 from torch.optim import Optimizer
 
-from clbench.optim.chunks import Chunking, flat_like, flat_view
+from clbench.optim.chunks import Chunking
 from clbench.optim.state import CompactStateMixin
-from clbench.optim.common import (check_adam_arguments, check_density, check_lr, check_positive_int,
-                                  check_trainable, closure_loss)
+from clbench.optim.common import (check_adam_arguments, check_dense_gradient, check_density, check_lr,
+                                  check_positive_int, check_trainable, closure_loss)
 
 QUANT_LEVELS = 15  # 4 bits
 
@@ -64,6 +64,7 @@ class MicroAdam(CompactStateMixin, Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
+                    check_dense_gradient("MicroAdam", p)
                     self._step(p, group)
         return loss
 
@@ -85,7 +86,7 @@ class MicroAdam(CompactStateMixin, Optimizer):
         t = state["step"]
         row = (t - 1) % window
 
-        accumulator = flat_like(p.grad, p).clone()
+        accumulator = p.grad.reshape(-1).clone()  # logical order: blocks do not depend on the memory format
         dequantize_add_(accumulator, state["error"], state["error_min"], state["error_max"], quant_block)
         local = chunking.select(accumulator.abs(), largest=True)
         chosen = chunking.global_index(local)
@@ -95,10 +96,9 @@ class MicroAdam(CompactStateMixin, Optimizer):
         state["error"], state["error_min"], state["error_max"] = quantize(accumulator, quant_block)
 
         update = self._window_update(state, chunking, group, p.numel(), t)
-        flat = flat_view(p)
         if group["weight_decay"]:
-            flat.mul_(1 - group["lr"] * group["weight_decay"])
-        flat.add_(update.to(p.dtype), alpha=-group["lr"])
+            p.mul_(1 - group["lr"] * group["weight_decay"])
+        p.add_(update.view(p.shape).to(p.dtype), alpha=-group["lr"])
 
     @staticmethod
     def _window_update(state: dict, chunking: Chunking, group: dict, numel: int, t: int) -> torch.Tensor:

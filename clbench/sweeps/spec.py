@@ -103,11 +103,17 @@ def load_sweep(path: Path, results: Path) -> list[PlannedRun]:
         raise UsageError(f"{where(('grid',))}: grid must be [[grid]] tables, one per grid")
     else:
         prefixes = [("grid", i) for i in range(len(grids))]
+    _check_tables(data, (), where)
     runs: dict[Path, PlannedRun] = {}
     for grid, prefix in zip(grids, prefixes):
         _check_keys(grid, GRID_KEYS, prefix, where)
-        for run in _expand(_merged(data, grid), prefix, where, results):
+        _check_tables(grid, prefix, where)
+        for run in _expand(_merged(data, grid), grid.get("strategies", {}), prefix, where, results):
             runs.setdefault(run.record, run)
+    for name in data.get("strategies", {}):
+        if not any(run.strategy == name for run in runs.values()):
+            raise UsageError(f"{where(('strategies', name))}: strategies.{name} names a strategy no grid runs; "
+                             "add it to strategy = [...] or remove the table")
     return list(runs.values())
 
 
@@ -119,7 +125,9 @@ def _merged(top: dict, grid: dict) -> dict:
     return merged
 
 
-def _expand(grid: dict, prefix: tuple, where: _Locator, results: Path) -> list[PlannedRun]:
+def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, results: Path) -> list[PlannedRun]:
+    """The runs of one grid (its keys merged with the top level's); own_strategies: the
+    [strategies] tables written in the grid itself, which must name strategies it runs."""
     from clbench.backbones import check_backbone_name
     from clbench.registry import get_strategy, get_stream
 
@@ -131,11 +139,9 @@ def _expand(grid: dict, prefix: tuple, where: _Locator, results: Path) -> list[P
     seeds = _seeds(grid["seeds"], key_path("seeds"), where)
     if not isinstance(grid["smoke"], bool):
         raise UsageError(f"{where(key_path('smoke'))}: smoke must be true or false")
-    for name, table in grid["strategies"].items():
-        if not isinstance(table, dict):
-            raise UsageError(f"{where(key_path('strategies', name))}: strategies.{name} must be a table of --set keys")
+    for name in own_strategies:
         if name not in names["strategy"]:
-            raise UsageError(f"{where(key_path('strategies', name))}: strategies.{name} names a strategy this grid "
+            raise UsageError(f"{where((*prefix, 'strategies', name))}: strategies.{name} names a strategy this grid "
                              f"does not run; add it to strategy = [...] or remove the table")
     for key in ("stream", "strategy", "backbone"):
         lookup = {"stream": get_stream, "strategy": get_strategy, "backbone": check_backbone_name}[key]
@@ -223,6 +229,20 @@ def _seeds(value, origin, where) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise UsageError(f"{where(origin)}: seeds {seeds} repeats a seed")
     return seeds
+
+
+def _check_tables(grid: dict, prefix: tuple, where: _Locator) -> None:
+    """[set] is a table of --set keys; [strategies] a table of such tables, one per strategy."""
+    tables = [("set",)] if "set" in grid else []
+    if "strategies" in grid:
+        if not isinstance(grid["strategies"], dict):
+            raise UsageError(f"{where((*prefix, 'strategies'))}: strategies must be [strategies.NAME] tables")
+        tables += [("strategies", name) for name in grid["strategies"]]
+    for keys in tables:
+        value = grid[keys[0]] if len(keys) == 1 else grid[keys[0]][keys[1]]
+        if not isinstance(value, dict):
+            raise UsageError(f"{where((*prefix, *keys))}: {'.'.join(keys)} must be a table of --set keys, "
+                             f"e.g. [{'.'.join(keys)}] with epochs = 2 below it")
 
 
 def _check_keys(table: dict, allowed: tuple, prefix: tuple, where: _Locator) -> None:

@@ -61,7 +61,8 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_record(tmp_path, strategy, c
     results = tmp_path / "killed"
     kill_at_first_checkpoint(strategy, results, checkpoints_seen)
     assert not list(results.glob("*.json")), "a killed run must not leave a record"
-    assert not [p for p in (results / "checkpoints").iterdir() if p.suffix != ".pt"], "no half-written checkpoint"
+    left = {p.suffix for p in (results / "checkpoints").iterdir()}
+    assert left == {".pt", ".lock"}, "the checkpoint and the dead run's lock file (unlocked), no half-written file"
 
     resumed = run(strategy, results)
     assert resumed.returncode == 0, resumed.stderr
