@@ -239,7 +239,6 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     tasks = load_stream(request.stream, config, request.source, image_size)
     model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
                            ImageInput(image_size, data_config["mean"], data_config["std"], config["augment"]))
-    pretrained = {name: p.detach().clone() for name, p in model.backbone.named_parameters()}
 
     benchmark = tensors_benchmark(
         train_tensors=[(t.train_x, t.train_y) for t in tasks],
@@ -254,6 +253,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         request.strategy.prepare_model(model, config)
     except ValueError as exc:
         raise UsageError(f"strategy {request.strategy.name}: {exc}; fix it with --set") from None
+    # after prepare_model, so that a change of dtype is not counted as drift
+    pretrained = {name: p.detach().to("cpu", copy=True) for name, p in model.backbone.named_parameters()}
     cl_strategy = TaskIncrementalTemplate(
         clbench_strategy=request.strategy,
         clbench_config=config,

@@ -20,9 +20,12 @@ class RunLock:
 
     def acquire(self) -> bool:
         """Takes the lock without waiting; False when another process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                continue  # another holder's release removed the empty folder meanwhile
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -38,6 +41,10 @@ class RunLock:
             self.path.unlink(missing_ok=True)  # removed while still held, so nobody locks a stale file
             os.close(self._fd)
             self._fd = None
+            try:
+                self.path.parent.rmdir()  # a run leaves no empty folder behind
+            except OSError:
+                pass  # not empty: checkpoints or other runs' locks
 
     def _still_the_file(self, fd: int) -> bool:
         try:

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from clbench.cli import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM
 from clbench.errors import UsageError
 from clbench.registry import closest
 
@@ -38,7 +39,7 @@ else:  # pragma: no cover - Python 3.10
 
 GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "set", "strategies")
 TOP_KEYS = (*GRID_KEYS, "grid")
-_DEFAULTS = {"stream": "fashionmnist_mnist", "strategy": "nanoadam", "backbone": "efficientnet_lite0",
+_DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone": DEFAULT_BACKBONE,  # as clbench run's
              "seeds": [0], "smoke": False, "set": {}, "strategies": {}}
 
 
