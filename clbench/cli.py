@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clbench: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # a scheduler's SIGTERM (scancel, preemption) ends clbench as Ctrl-C does: locks released
 
 
 def _run(args) -> int:

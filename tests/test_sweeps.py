@@ -257,6 +257,21 @@ def test_a_sweep_killed_midway_finishes_only_the_missing_runs(tmp_path):
     assert not list(results.rglob(".*.tmp")) and not list(results.rglob("*.lock"))
 
 
+def test_sigterm_stops_the_sweep_and_its_runs_like_ctrl_c(tmp_path):
+    path, results = sweep_file(tmp_path, 'strategy = ["adamw", "sgd", "nanoadam"]\nsmoke = true\n'), tmp_path / "runs"
+    sweep = subprocess.Popen([CLBENCH, "sweep", str(path), "--results", str(results), "--no-progress"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not records(results) and time.time() < deadline:
+        time.sleep(0.2)
+    sweep.terminate()
+    out, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130 and "sweep interrupted; run the same command again" in err
+    counts = manifest(results)["counts"]
+    assert counts["completed"] >= 1 and counts["completed"] + counts["not run"] == 3
+    assert "not run" in out and not list(results.rglob("*.lock"))  # the stopped run released its lock
+
+
 def test_two_sweeps_on_one_grid_train_each_run_once(tmp_path):
     path, results = sweep_file(tmp_path, 'strategy = ["adamw", "sgd", "nanoadam"]\nsmoke = true\n'), tmp_path / "runs"
     command = [CLBENCH, "sweep", str(path), "--results", str(results), "--no-progress"]

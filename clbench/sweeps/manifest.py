@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from clbench.atomic import write_text_atomically
+from clbench.records import is_completed
 from clbench.sweeps.executors import Outcome
 from clbench.sweeps.spec import PlannedRun
 
@@ -36,6 +37,13 @@ class Manifest:
     def update(self, run: PlannedRun, outcome: Outcome) -> None:
         self.entries[run.record].update(status=outcome.status, reason=outcome.reason, wall_s=round(outcome.wall_s, 1))
         self.save()
+
+    def note_completed_meanwhile(self) -> None:
+        """Runs the sweep stopped before hearing of, whose records are complete (finished just
+        before the stop, or by another process), count as completed."""
+        for record, entry in self.entries.items():
+            if entry["status"] == "not run" and is_completed(record):
+                entry["status"] = "completed"
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

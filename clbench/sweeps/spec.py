@@ -93,8 +93,8 @@ def load_sweep(path: Path, results: Path) -> list[PlannedRun]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         position = re.search(r" \(at line (\d+), column \d+\)", str(exc))
-        where = f"{path}:{position[1]}" if position else str(path)
-        raise UsageError(f"{where}: not valid TOML: {str(exc).replace(position[0], '') if position else exc}") from None
+        at = f"{path}:{position[1]}" if position else str(path)
+        raise UsageError(f"{at}: not valid TOML: {str(exc).replace(position[0], '') if position else exc}") from None
     where = _Locator(path, text)
     _check_keys(data, TOP_KEYS, (), where)
     grids = data.pop("grid", None)

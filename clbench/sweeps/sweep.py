@@ -3,7 +3,6 @@ executor with one overall progress bar, and keep the manifest and summary of wha
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
@@ -67,15 +66,14 @@ def run_sweep(sweep_file: Path, results: Path, only: list[str], executor: str, p
         bar.write(f"[{finished}/{len(jobs)}] {outcome.status} in {outcome.wall_s:.0f} s  {run.label()}{note}")
 
     interrupted = False
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if jobs:
             EXECUTORS[executor](jobs, on_done, placement)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see clbench.cli): the runs are stopped, the manifest kept
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
         bar.close()
+        manifest.note_completed_meanwhile()
         manifest.save(finished=True)
     print(manifest.summary())
     if interrupted:
@@ -83,6 +81,3 @@ def run_sweep(sweep_file: Path, results: Path, only: list[str], executor: str, p
         return 130
     return 0 if manifest.all_completed() else 1
 
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # a scheduler's SIGTERM ends the sweep like Ctrl-C: children stopped, manifest kept
