@@ -279,8 +279,10 @@ def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
 
     records, problems = load_records(results)
     tables, notes = build_tables(records, baseline=baseline, stream=stream)
-    for line in problems + notes:
+    for line in problems:
         print(f"clbench: skipped {line}", file=sys.stderr)
+    for line in notes:
+        print(f"clbench: note: {line}", file=sys.stderr)
     if not tables:
         raise UsageError(f"no completed run records{f' of stream {stream}' if stream else ''} in "
                          f"{results}; run clbench run first, or pass --results DIR")

@@ -23,7 +23,7 @@ from clbench.datasets import DataSource
 from clbench.errors import Diverged, UsageError
 from clbench.model import ImageInput, TaskHeadsModel
 from clbench.optim.state import optimizer_state_bytes
-from clbench.records import SCHEMA_VERSION, environment
+from clbench.records import SCHEMA_VERSION, effective_settings, environment
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec, TaskData, load_stream
 
@@ -363,6 +363,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "optimizer_state_bytes": state_bytes,
         "mask_refreshes": mask_refreshes if any(count is not None for count in mask_refreshes) else None,
         "config": config,
+        "effective": effective_settings(config, request.device),
         "env": environment(request.device),
         "timing": {"wall_s": progress_so_far["elapsed_s"] + time.perf_counter() - start, "task_s": task_times,
                    "train_s": train_times},

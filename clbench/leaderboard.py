@@ -2,21 +2,24 @@
 intervals, and paired tests against a baseline strategy on matched seeds.
 
 A table holds the runs of one stream and backbone under the same run settings (epochs, image size,
-BatchNorm handling, ...); a row is one strategy with one configuration, over its seeds.
+BatchNorm handling, ...) and the same device and effective precision; a row is one strategy with one
+configuration, over its seeds. A run that diverged or failed is counted in its row, never in its
+means. The p-values of a table's comparisons with the baseline are Holm-corrected together.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
-from clbench.records import config_hash
-from clbench.stats import Estimate, PairedComparison, mean_interval, paired_comparison
+from clbench.records import config_hash, record_effective_settings
+from clbench.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
 
-RUN_SETTINGS = (*RUN_DEFAULTS, *STREAM_SETTINGS)
+# amp and channels_last as they took effect (CUDA only), with the device, not as requested
+RUN_SETTINGS = tuple(key for key in (*RUN_DEFAULTS, *STREAM_SETTINGS) if key not in ("amp", "channels_last"))
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Row:
     strategy: str
     label: str
     config: dict
-    records: list[dict]
+    records: list[dict]  # completed runs: the means are theirs
+    unfinished: list[dict] = field(default_factory=list)  # diverged or failed runs of the same configuration
     estimates: dict[str, Estimate | None] = field(default_factory=dict)
     versus_baseline: dict[str, PairedComparison | None] = field(default_factory=dict)
     best: set[str] = field(default_factory=set)
@@ -57,6 +61,13 @@ class Row:
     @property
     def seeds(self) -> list[int]:
         return [r["seed"] for r in self.records]
+
+    def unfinished_counts(self) -> dict[str, int]:
+        """{"diverged": n, "failed": n} for the statuses that occur."""
+        counts: dict[str, int] = defaultdict(int)
+        for record in self.unfinished:
+            counts[record["status"]] += 1
+        return dict(sorted(counts.items()))
 
     def per_seed(self, column: Column) -> dict[int, float]:
         return {r["seed"]: v for r in self.records if (v := column.value(r)) is not None}
@@ -72,6 +83,7 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     baseline: Row | None
+    comparisons: int = 0  # p-values Holm-corrected together
 
     def title(self, separator: str = " · ") -> str:
         settings = ", ".join(f"{key}={value}" for key, value in self.heading.items())
@@ -79,20 +91,16 @@ class Table:
 
 
 def build_tables(records: list[dict], baseline: str = "adamw", stream: str | None = None) -> tuple[list[Table], list[str]]:
-    """The leaderboard tables of the completed records, and notes on the records left out."""
+    """The leaderboard tables of the records, and notes on the runs that did not complete."""
     notes = []
-    completed = []
+    by_table: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
         if stream is not None and record["stream"] != stream:
             continue
         if record["status"] != "completed":
-            notes.append(f"{record['path']}: run {record['status']} ({record.get('error')}), left out")
-        else:
-            completed.append(record)
-
-    by_table: dict[tuple, list[dict]] = defaultdict(list)
-    for record in completed:
-        settings = {key: record["config"].get(key) for key in RUN_SETTINGS}
+            notes.append(f"{record['path']}: run {record['status']} ({record.get('error')}), counted in its row, "
+                         "left out of the means")
+        settings = table_settings(record)
         key = (record["stream"], record["backbone"], tuple(record["tasks"]), config_hash(settings))
         by_table[key].append(record)
 
@@ -101,9 +109,14 @@ def build_tables(records: list[dict], baseline: str = "adamw", stream: str | Non
     return tables, notes
 
 
+def table_settings(record: dict) -> dict:
+    """The settings every run of a table shares: run and stream settings, device and effective precision."""
+    return {**{key: record["config"].get(key) for key in RUN_SETTINGS}, **record_effective_settings(record)}
+
+
 def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
     first = records[0]
-    settings = {key: first["config"].get(key) for key in RUN_SETTINGS}
+    settings = table_settings(first)
     cols = columns(first["tasks"])
 
     by_config: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -114,7 +127,9 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
                          "configuration, left out")
         else:
             group.append(record)
-    rows = [Row(strategy, strategy, group[0]["config"], group) for (strategy, _), group in sorted(by_config.items())]
+    rows = [Row(strategy, strategy, group[0]["config"], [r for r in group if r["status"] == "completed"],
+                [r for r in group if r["status"] != "completed"])
+            for (strategy, _), group in sorted(by_config.items())]
     _label_variants(rows)
 
     for row in rows:
@@ -132,6 +147,11 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
             for column in (c for c in cols if c.key in COMPARED):
                 row.versus_baseline[column.key] = (
                     None if row is reference else paired_comparison(row.per_seed(column), reference.per_seed(column)))
+    tested = [(row, key) for row in rows for key, comparison in row.versus_baseline.items()
+              if comparison is not None and comparison.p_value is not None]
+    corrected = holm([row.versus_baseline[key].p_value for row, key in tested])
+    for (row, key), p_holm in zip(tested, corrected):
+        row.versus_baseline[key] = replace(row.versus_baseline[key], p_holm=p_holm)
 
     for column in cols:
         means = {id(row): est.mean for row in rows if (est := row.estimates[column.key]) is not None}
@@ -140,7 +160,8 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
             for row in rows:
                 if means.get(id(row)) == best:
                     row.best.add(column.key)
-    return Table(first["stream"], first["backbone"], list(first["tasks"]), settings, {}, cols, rows, reference)
+    return Table(first["stream"], first["backbone"], list(first["tasks"]), settings, {}, cols, rows, reference,
+                 len(tested))
 
 
 def _label_variants(rows: list[Row]) -> None:

@@ -10,6 +10,7 @@ import json
 from clbench.leaderboard import COMPARED, Row, Table
 from clbench.stats import CONFIDENCE, Estimate, PairedComparison
 
+
 def render(tables: list[Table], notes: list[str], fmt: str) -> str:
     return {"md": _markdown, "csv": _csv, "html": _html, "json": _json}[fmt](tables, notes)
 
@@ -20,7 +21,10 @@ def _legend(table: Table) -> str:
             "(forgetting, drift and state: lowest).")
     if table.baseline is not None:
         text += (f" Δ vs {table.baseline.label}: mean difference over matched seeds [{pct}% interval], "
-                 "and the two-sided p-value of a paired t-test.")
+                 f"and the two-sided p-value of a paired t-test, Holm-corrected over the table's "
+                 f"{table.comparisons} comparisons.")
+    if any(row.unfinished for row in table.rows):
+        text += " Seeds: completed runs; runs that diverged or failed are counted beside them, not in the means."
     return text
 
 
@@ -34,13 +38,18 @@ def _header(table: Table) -> list[str]:
 
 def _cells(table: Table, row: Row) -> list[tuple[str, bool]]:
     """(text, is best) for each column of a row."""
-    cells = [(row.label, False), (str(len(row.records)), False)]
+    cells = [(row.label, False), (_seeds(row), False)]
     cells += [(_estimate(row.estimates[c.key]), c.key in row.best) for c in table.columns]
     if table.baseline is not None:
         for key in COMPARED:
             comparison = row.versus_baseline.get(key)
             cells += [(_difference(comparison, row is table.baseline), False), (_p(comparison), False)]
     return cells
+
+
+def _seeds(row: Row) -> str:
+    unfinished = ", ".join(f"{count} {status}" for status, count in row.unfinished_counts().items())
+    return f"{len(row.records)} ({unfinished})" if unfinished else str(len(row.records))
 
 
 def _estimate(estimate: Estimate | None) -> str:
@@ -63,9 +72,10 @@ def _difference(comparison: PairedComparison | None, is_baseline: bool) -> str:
 
 
 def _p(comparison: PairedComparison | None) -> str:
-    if comparison is None or comparison.p_value is None:
+    """The Holm-corrected p-value."""
+    if comparison is None or comparison.p_holm is None:
         return ""
-    return f"{comparison.p_value:.3f}" if comparison.p_value >= 0.001 else f"{comparison.p_value:.1e}"
+    return f"{comparison.p_holm:.3f}" if comparison.p_holm >= 0.001 else f"{comparison.p_holm:.1e}"
 
 
 def _markdown(tables: list[Table], notes: list[str]) -> str:
@@ -110,6 +120,7 @@ def _row_data(table: Table, row: Row) -> dict:
         "config": row.config,
         "seeds": row.seeds,
         "records": [r["path"] for r in row.records],
+        "unfinished": [{"seed": r["seed"], "status": r["status"], "path": r["path"]} for r in row.unfinished],
         "best": sorted(row.best),
     }
     for column in table.columns:
@@ -122,7 +133,8 @@ def _row_data(table: Table, row: Row) -> dict:
             comparison = row.versus_baseline.get(key)
             data[f"{key}_vs_baseline"] = None if comparison is None else {
                 "difference": comparison.difference.mean, "low": comparison.difference.low,
-                "high": comparison.difference.high, "p_value": comparison.p_value, "seeds": list(comparison.seeds)}
+                "high": comparison.difference.high, "p_value": comparison.p_value, "p_holm": comparison.p_holm,
+                "seeds": list(comparison.seeds)}
     return data
 
 
@@ -146,7 +158,7 @@ def _csv(tables: list[Table], notes: list[str]) -> str:
                 flat[f"{column.key}_best"] = column.key in row.best
             for key in COMPARED:
                 comparison = data.get(f"{key}_vs_baseline") or {}
-                for part in ("difference", "low", "high", "p_value"):
+                for part in ("difference", "low", "high", "p_value", "p_holm"):
                     flat[f"{key}_vs_baseline_{part}"] = comparison.get(part)
             flat_rows.append(flat)
     buffer = io.StringIO()
@@ -158,4 +170,4 @@ def _csv(tables: list[Table], notes: list[str]) -> str:
 
 
 def _note_lines(notes: list[str], bullet: str) -> list[str]:
-    return ["Left out:", *(bullet + note for note in notes)] if notes else []
+    return ["Notes:", *(bullet + note for note in notes)] if notes else []

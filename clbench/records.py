@@ -103,6 +103,19 @@ _REQUIRED_KEYS = ("stream", "strategy", "backbone", "seed", "status", "tasks", "
                   "baseline_accuracy", "metrics", "config")
 
 
+def effective_settings(config: dict, device: str) -> dict:
+    """The device type and the precision settings as they took effect: bf16 autocast and
+    channels-last apply on CUDA only, whatever the configuration asks for."""
+    cuda = str(device).startswith("cuda")
+    return {"device": "cuda" if cuda else "cpu", "amp": cuda and bool(config.get("amp")),
+            "channels_last": cuda and bool(config.get("channels_last"))}
+
+
+def record_effective_settings(record: dict) -> dict:
+    """A record's effective settings; records written before the key are derived from env.device."""
+    return record.get("effective") or effective_settings(record["config"], record.get("env", {}).get("device", "cpu"))
+
+
 def is_completed(path: Path) -> bool:
     """Whether path holds the record of a completed run."""
     try:

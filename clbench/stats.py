@@ -1,4 +1,5 @@
-"""Statistics over seeds: the mean with a Student-t confidence interval, and a paired t-test."""
+"""Statistics over seeds: the mean with a Student-t confidence interval, a paired t-test, and
+Holm's correction of a family of p-values."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class PairedComparison:
     difference: Estimate
     p_value: float | None
     seeds: tuple[int, ...]
+    p_holm: float | None = None  # p_value Holm-corrected over the comparisons it was tested with
 
 
 def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
@@ -58,3 +60,16 @@ def paired_comparison(a: dict[int, float], b: dict[int, float], confidence: floa
     if len(seeds) >= 2 and len(set(differences)) > 1:
         p_value = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
     return PairedComparison(mean_interval(differences, confidence), p_value, seeds)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down correction of m p-values (it bounds the chance of any false positive among
+    them): the i-th smallest becomes the largest of min(1, (m - j + 1) p_(j)) over j <= i. In the
+    order given."""
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted

@@ -83,6 +83,7 @@ def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
     assert record["config"]["epochs"] == 1 and record["config"]["lr"] == [strategy_lr(strategy)] * 2
     assert record["env"]["packages"]["torch"]
     assert record["env"]["cpu"] and record["env"]["torch_cpu_capability"] and record["env"]["torch_threads"] >= 1
+    assert record["effective"] == {"device": "cpu", "amp": False, "channels_last": False}  # CUDA-only settings
     assert "accuracy (%)" in result.stdout and str(path) in result.stdout
     assert not list(tmp_path.glob(".*.tmp"))
 

@@ -45,3 +45,4 @@ def test_smoke_run_on_gpu_completes():
     record = run_experiment(RunRequest(stream, strategy, "efficientnet_lite0", 0, config, "cuda", DataSource()),
                             progress=False)
     assert record["status"] == "completed" and record["env"]["device"] == "cuda"
+    assert record["effective"] == {"device": "cuda", "amp": True, "channels_last": True}

@@ -73,6 +73,9 @@ def test_json_means_intervals_and_paired_test(capsys, three_seeds):
     assert versus["low"] == pytest.approx(-1 - T_975_DF2 / math.sqrt(3))
     assert versus["low"] < 0 < versus["high"]
     assert versus["p_value"] == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t))
+    # Holm over the table's 2 comparisons (acc's p is 1): the smaller p doubled
+    assert versus["p_holm"] == pytest.approx(2 * versus["p_value"])
+    assert nano["acc_vs_baseline"]["p_holm"] == pytest.approx(1.0)
     assert versus["seeds"] == [0, 1, 2]
     assert adamw["forgetting_vs_baseline"] is None  # the baseline is not compared with itself
     assert "forgetting" in nano["best"] and "acc" in adamw["best"] and "final_b" in adamw["best"]
@@ -87,7 +90,34 @@ def test_markdown_marks_the_best_and_states_the_comparison(capsys, three_seeds):
     assert cells[3].startswith("**11.00 ± ")  # forgetting: lowest mean is bold
     assert cells[2].startswith("**80.00 ± ")  # acc: both strategies average 80.00, a tie marks both
     assert cells[6].startswith("81.00 ± ")  # final accuracy on task b: adamw's 82.00 is the best
-    assert "-1.00 [-3.48, +1.48]" in nano_line and "0.225" in nano_line
+    assert "-1.00 [-3.48, +1.48]" in nano_line and "0.451" in nano_line  # Holm: 2 x 0.225
+    assert "Holm-corrected over the table's 2 comparisons" in out
+
+
+def test_a_diverged_run_is_counted_in_its_row_not_in_its_means(capsys, three_seeds):
+    (three_seeds / record_name("nanoadam", 3, "x")).write_text(json.dumps(record("nanoadam", 3, 0.0, 0.0,
+                                                                                  status="diverged")))
+    code, out, err = leaderboard(capsys, three_seeds)
+    nano_line = next(line for line in out.splitlines() if line.startswith("| nanoadam"))
+    assert code == 0 and nano_line.split("|")[2].strip() == "3 (1 diverged)"
+    assert "**11.00 ± " in nano_line  # the mean of the 3 completed seeds, as without the diverged run
+    assert "counted beside them, not in the means" in out
+    assert err.startswith("clbench: note: ") and "run diverged" in err
+    _, out, _ = leaderboard(capsys, three_seeds, "--format", "json")
+    nano = next(row for row in json.loads(out)["rows"] if row["strategy"] == "nanoadam")
+    assert nano["seeds"] == [0, 1, 2] and [u["seed"] for u in nano["unfinished"]] == [3]
+
+
+def test_runs_on_another_device_or_precision_form_their_own_table(capsys, tmp_path):
+    gpu = {"env": {"device": "cuda"}}
+    folder = write(tmp_path / "runs", [record("adamw", 0, 10.0, 80.0), record("adamw", 1, 12.0, 82.0),
+                                       {**record("adamw", 0, 20.0, 80.0), **gpu}, {**record("adamw", 1, 22.0, 82.0), **gpu}])
+    _, out, _ = leaderboard(capsys, folder, "--format", "json")
+    rows = json.loads(out)["rows"]
+    assert len(rows) == 2
+    by_device = {row["settings"]["device"]: row for row in rows}
+    assert by_device["cpu"]["settings"]["amp"] is False and by_device["cuda"]["settings"]["amp"] is True
+    assert by_device["cuda"]["forgetting"]["mean"] == pytest.approx(21.0)
 
 
 def test_csv_and_html_carry_the_same_numbers(capsys, three_seeds):
@@ -134,7 +164,7 @@ def test_bad_files_and_unfinished_runs_are_reported_and_skipped(capsys, three_se
     code, out, err = leaderboard(capsys, three_seeds, "--format", "json")
     assert code == 0
     skipped = err.splitlines()
-    assert len(skipped) == 6 and all(line.startswith("clbench: skipped ") for line in skipped)
+    assert len(skipped) == 6 and sum(line.startswith("clbench: skipped ") for line in skipped) == 5
     for fragment in ("junk.json: not a JSON run record", "binary.json: not a JSON run record",
                      "old.json: schema version 0", "cut.json: truncated record, missing", "list.json: not a run record",
                      "diverged.json: run diverged"):

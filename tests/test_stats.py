@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from clbench.stats import mean_interval, paired_comparison
+from clbench.stats import holm, mean_interval, paired_comparison
 
 T_975_DF2 = 0.95 * math.sqrt(2 / (1 - 0.95**2))  # solves t / sqrt(2 + t^2) = 0.95: 4.3027
 
@@ -75,3 +75,9 @@ def test_identical_differences_and_single_pairs_have_no_p_value():
     single = paired_comparison({0: 3.0}, {0: 1.0, 1: 2.0})
     assert (single.difference.mean, single.p_value, single.difference.low) == (2.0, None, None)
     assert paired_comparison({0: 3.0}, {1: 1.0}) is None
+
+
+def test_holm_multiplies_the_ith_smallest_by_m_minus_i_plus_1_and_keeps_the_order():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.6, 0.9]) == [1.0, 1.0] and holm([0.2]) == [0.2] and holm([]) == []
