@@ -108,6 +108,7 @@ def test_nanoadam_records_its_mask_refreshes_and_warns_when_the_mask_never_refre
     assert often.returncode == 0 and often.stderr == ""
     assert json.loads(next((tmp_path / "b").glob("*.json")).read_text())["mask_refreshes"] == [3, 3]
     adamw = clbench("run", "--smoke", "--no-progress", "--strategy", "adamw", "--results", str(tmp_path / "c"))
+    assert adamw.returncode == 0 and adamw.stderr == ""
     assert json.loads(next((tmp_path / "c").glob("*.json")).read_text())["mask_refreshes"] is None
 
 
