@@ -97,6 +97,13 @@ strategy = "nanoadam"
     assert [(run.strategy, run.config["lr"]) for run in runs] == [("adamw", [1e-4, 1e-4]), ("nanoadam", [1e-2, 1e-2])]
 
 
+def test_the_readme_example_is_a_valid_sweep_of_the_size_it_states(tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    runs = load_sweep(sweep_file(tmp_path, example), tmp_path / "runs")
+    assert len(runs) == 40 and "40 (the 20 at each strategy's" in readme
+
+
 def test_the_records_are_those_clbench_run_writes(tmp_path):
     """The committed grid's records are found complete: a sweep run is exactly a clbench run."""
     root = Path(__file__).parents[1]
