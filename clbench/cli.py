@@ -223,7 +223,8 @@ def _sweep(args) -> int:
     use_plugins(args.plugins)
     if args.checkpoint_every < 0:
         raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
-    _resolve_device(args.device)
+    if args.executor == "local":
+        _resolve_device(args.device)  # Ray and Slurm runs check it where they run: a login node has no GPU
     run_options = ["--device", args.device]
     if args.data_root:
         run_options += ["--data-root", str(args.data_root.resolve())]

@@ -158,6 +158,15 @@ def test_missing_sweep_file_and_bad_only_are_one_line_errors(tmp_path):
     assert_one_line_error(clbench("sweep", str(path), "--dry-run", "--only", "strategy=nanoadam"), "selects no run")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
+def test_cuda_runs_are_checked_where_they_run(tmp_path):
+    path = sweep_file(tmp_path, 'strategy = "adamw"\n')
+    local = clbench("sweep", str(path), "--device", "cuda", "--results", str(tmp_path / "runs"))
+    assert_one_line_error(local, "--device cuda asked for, but torch sees no CUDA GPU")
+    login_node = clbench("sweep", str(path), "--device", "cuda", "--executor", "slurm", "--dry-run")
+    assert login_node.returncode == 0 and "--device cuda" in login_node.stdout
+
+
 def test_dry_run_lists_runs_and_what_is_complete(tmp_path):
     path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\nseeds = [0, 1]\n')
     (done,) = [run for run in load_sweep(path, tmp_path / "runs") if run.strategy == "sgd" and run.seed == 1]
