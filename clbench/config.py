@@ -44,8 +44,8 @@ _NON_NEGATIVE_INTS = ("image_size", "train_per_class", "test_per_class")
 def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str], smoke: bool = False,
                    backbone: str = "") -> dict:
     """Every hyperparameter of the run, typed and validated: defaults of the engine, stream and
-    strategy, the stream's settings for the strategy, the paper's preset when the combination is one of its runs, --smoke, then --set.
-    Raises UsageError on a bad --set."""
+    strategy, the stream's settings for the strategy, the paper's preset when the combination is one
+    of its runs, --smoke, then --set. Raises UsageError on a bad --set."""
     config = {**RUN_DEFAULTS, **stream.defaults()}
     clash = set(config) & set(strategy.defaults)
     if clash:

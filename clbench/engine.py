@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,15 @@ class RunRequest:
     checkpointing: Checkpointing | None = None
 
 
+@contextmanager
+def settings_errors_are_usage_errors(strategy: Strategy):
+    """A strategy's ValueError (a setting it cannot use) reaches the user as a one-line usage error."""
+    try:
+        yield
+    except ValueError as exc:
+        raise UsageError(f"strategy {strategy.name}: {exc}; fix it with --set") from None
+
+
 class TaskIncrementalTemplate(SupervisedTemplate):
     """Avalanche's supervised template with a fresh optimizer per task, built by the strategy plugin
     from the backbone and that task's head, with that task's learning rate. Batches are slices of
@@ -63,13 +73,11 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         super().__init__(optimizer=first_optimizer, **kwargs)
 
     def _optimizer_for(self, model: TaskHeadsModel, task: int, task_steps: int):
-        try:
+        with settings_errors_are_usage_errors(self._clbench_strategy):
             return self._clbench_strategy.make_optimizer(
                 model.backbone, model.heads[task], self._clbench_config["lr"][task],
                 {**self._clbench_config, "task_steps": task_steps, "task": task, "run_seed": self._seed},
             )
-        except ValueError as exc:
-            raise UsageError(f"strategy {self._clbench_strategy.name}: {exc}; fix it with --set") from None
 
     def check_model_and_optimizer(self, **kwargs):
         self.model = self.model_adaptation()
@@ -249,10 +257,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     model = model.to(request.device)
     if torch.device(request.device).type == "cuda" and config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    try:
+    with settings_errors_are_usage_errors(request.strategy):
         request.strategy.prepare_model(model, config)
-    except ValueError as exc:
-        raise UsageError(f"strategy {request.strategy.name}: {exc}; fix it with --set") from None
     # after prepare_model, so that a change of dtype is not counted as drift
     pretrained = {name: p.detach().to("cpu", copy=True) for name, p in model.backbone.named_parameters()}
     cl_strategy = TaskIncrementalTemplate(

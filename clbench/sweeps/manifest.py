@@ -26,7 +26,6 @@ def log_path(results: Path, run: PlannedRun) -> Path:
 class Manifest:
     def __init__(self, sweep_file: Path, results: Path, executor: str, runs: list[PlannedRun], complete: set[Path]):
         self.path = Path(results) / f"{Path(sweep_file).stem}.sweep.json"
-        self.runs = runs
         self.entries = {run.record: {"command": run.label(), "record": str(run.record),
                                      "log": str(log_path(results, run)),
                                      "status": "skipped" if run.record in complete else "not run",
