@@ -24,6 +24,12 @@ RUN_DEFAULTS = {
     # On CUDA only: bf16 autocast and channels-last memory format.
     "amp": True,
     "channels_last": True,
+    # Share of every class of every task's training subset held out for validation, drawn with a seed
+    # fixed per stream: tuning and every other choice look at validation accuracy, never at test accuracy.
+    "val_fraction": 0.1,
+    # Draw the data subsets and the validation split with the run seed too, so that intervals over
+    # seeds include data sampling (default: the same data for every seed).
+    "resample_data": False,
     "preset": "",  # set to "paper" when the paper's settings were applied (see clbench.presets)
 }
 
@@ -84,6 +90,8 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
         raise UsageError(f"--set lr_schedule={config['lr_schedule']} is unknown; use one of {', '.join(LR_SCHEDULES)}")
     if not 0 <= config["label_smoothing"] < 1:
         raise UsageError(f"--set label_smoothing={config['label_smoothing']} is out of range; it must be in [0, 1)")
+    if not 0 <= config["val_fraction"] < 1:
+        raise UsageError(f"--set val_fraction={config['val_fraction']} is out of range; it must be in [0, 1)")
     for key in _NON_NEGATIVE_INTS:
         if config[key] < 0:
             raise UsageError(f"--set {key}={config[key]} is out of range; it must be 0 (all / the backbone's) or more")

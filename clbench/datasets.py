@@ -48,8 +48,9 @@ def data_roots(source: DataSource) -> list[Path]:
     return [Path(root) for root in roots if root is not None]
 
 
-def per_class_subset(labels, per_class: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of `per_class` examples of every class, drawn with a fixed seed (all if None)."""
+def per_class_subset(labels, per_class: int | None, seed) -> np.ndarray:
+    """Sorted indices of `per_class` examples of every class, drawn with `seed` (an int or a sequence
+    of ints, as numpy's default_rng takes it); all of them if per_class is None."""
     labels = np.asarray(labels)
     if per_class is None:
         return np.arange(len(labels))
@@ -62,3 +63,20 @@ def per_class_subset(labels, per_class: int | None, seed: int) -> np.ndarray:
                              "lower train_per_class / test_per_class with --set")
         chosen.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def stratified_split(labels, fraction: float, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (kept, held-out) indices, holding out round(fraction x n) examples of every class of n
+    examples, at least one when fraction > 0 and at least one kept, drawn with `seed`."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held_out = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        count = max(1, round(fraction * len(members))) if fraction > 0 else 0
+        if count >= len(members):
+            raise UsageError(f"class {c} has {len(members)} training examples, too few to hold out "
+                             f"val_fraction={fraction} of them; lower val_fraction or raise train_per_class with --set")
+        held_out.append(rng.choice(members, size=count, replace=False))
+    held_out = np.sort(np.concatenate(held_out)) if held_out else np.array([], dtype=int)
+    return np.setdiff1d(np.arange(len(labels)), held_out), held_out

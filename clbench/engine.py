@@ -68,6 +68,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self._epoch_step = 0
         self._resumed_epoch_step = 0
         self._on_device: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.eval_split = "test"  # or "val": what make_eval_dataloader serves
         model = kwargs["model"]
         first_optimizer = self._optimizer_for(model, 0, task_steps=1)  # replaced at the start of every task
         super().__init__(optimizer=first_optimizer, **kwargs)
@@ -141,12 +142,12 @@ class TaskIncrementalTemplate(SupervisedTemplate):
 
     def make_eval_dataloader(self, **kwargs):
         task = self.experience.current_experience
-        self.dataloader = TensorBatches(*self._data_on_device(task, "test"), task, self.eval_mb_size)
+        self.dataloader = TensorBatches(*self._data_on_device(task, self.eval_split), task, self.eval_mb_size)
 
     def _data_on_device(self, task: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         if (task, split) not in self._on_device:
             data = self._tasks[task]
-            images, labels = (data.train_x, data.train_y) if split == "train" else (data.test_x, data.test_y)
+            images, labels = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
             self._on_device[task, split] = (images.to(self.device), labels.to(self.device))
         return self._on_device[task, split]
 
@@ -244,7 +245,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     weights = Path(config["weights"]) if config["weights"] else None
     backbone, data_config, weights_source = create_backbone(request.backbone, weights)
     image_size = config["image_size"] or data_config["input_size"][-1]
-    tasks = load_stream(request.stream, config, request.source, image_size)
+    tasks = load_stream(request.stream, config, request.source, image_size, run_seed=request.seed)
+    validated = config["val_fraction"] > 0
     model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
                            ImageInput(image_size, data_config["mean"], data_config["std"], config["augment"]))
 
@@ -282,7 +284,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
     )
 
-    def evaluate() -> list[float]:
+    def evaluate(split: str) -> list[float]:
+        """Accuracy on every task's test or validation data (the test stream's experiences only say which task)."""
+        cl_strategy.eval_split = split
         results = cl_strategy.eval(benchmark.test_stream)
         return [100.0 * results[f"Top1_Acc_Exp/eval_phase/test_stream/Task{j:03d}/Exp{j:03d}"]
                 for j in range(len(tasks))]
@@ -290,14 +294,14 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     checkpointing = request.checkpointing
     resume = load_checkpoint(checkpointing.path) if checkpointing else None
     if resume is None:
-        progress_so_far = {"baseline": evaluate(), "matrix": [], "state_bytes": [], "mask_refreshes": [],
+        progress_so_far = {"baseline": evaluate("test"), "val_baseline": evaluate("val") if validated else None,
+                           "matrix": [], "val_matrix": [], "state_bytes": [], "mask_refreshes": [],
                            "task_s": [], "train_s": [], "elapsed_s": 0.0}
     else:
         model.load_state_dict(resume["model"])
         progress_so_far = resume["progress"]
-        progress_so_far.setdefault("mask_refreshes", [None] * len(progress_so_far["matrix"]))  # older checkpoints
-    baseline, matrix, state_bytes, mask_refreshes = (progress_so_far[k] for k in
-                                                     ("baseline", "matrix", "state_bytes", "mask_refreshes"))
+    baseline, val_baseline, matrix, val_matrix, state_bytes, mask_refreshes = (progress_so_far[k] for k in (
+        "baseline", "val_baseline", "matrix", "val_matrix", "state_bytes", "mask_refreshes"))
     task_times, train_times = progress_so_far["task_s"], progress_so_far["train_s"]
 
     def save(in_task: dict | None = None) -> None:
@@ -338,7 +342,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         state_bytes.append(optimizer_state_bytes(cl_strategy.optimizer))
         refreshes = getattr(cl_strategy.optimizer, "mask_refreshes", None)
         mask_refreshes.append(refreshes() if refreshes else None)
-        matrix.append(evaluate())
+        matrix.append(evaluate("test"))
+        if validated:
+            val_matrix.append(evaluate("val"))
         task_times.append(time.perf_counter() - task_start)
         if checkpointing and len(matrix) < len(tasks):
             save()
@@ -347,8 +353,10 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
 
     drift = metrics.backbone_drift(pretrained, dict(model.backbone.named_parameters()))
     run_metrics = dict.fromkeys(("acc", "bwt", "fwt", "forgetting", "plasticity"))
+    val_metrics = dict(run_metrics) if validated else None
     if status == "completed":
         run_metrics = metrics.stream_metrics(matrix, baseline)
+        val_metrics = metrics.stream_metrics(val_matrix, val_baseline) if validated else None
     run_metrics.update(drift_l2=drift["l2"], fraction_changed=drift["fraction_changed"])
 
     return {
@@ -365,6 +373,10 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "accuracy_matrix": matrix,
         "baseline_accuracy": baseline,
         "metrics": run_metrics,
+        # the same on the validation data held out of training (None with val_fraction 0)
+        "val_accuracy_matrix": val_matrix if validated else None,
+        "val_baseline_accuracy": val_baseline,
+        "val_metrics": val_metrics,
         "drift_per_layer_l2": drift["per_layer_l2"],
         "optimizer_state_bytes": state_bytes,
         "mask_refreshes": mask_refreshes if any(count is not None for count in mask_refreshes) else None,

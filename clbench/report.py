@@ -20,6 +20,9 @@ def format_run(record: dict) -> str:
         lines.append(label.ljust(label_width) + "".join(f"  {v:>{col_width}.2f}" for v in row))
     lines.append("")
     lines.append("  ".join(f"{k} {_number(record['metrics'][k])}" for k in METRIC_ORDER))
+    if record.get("val_metrics"):
+        lines.append("validation: " + "  ".join(f"{k} {_number(record['val_metrics'][k])}"
+                                                for k in METRIC_ORDER if k in record["val_metrics"]))
     return "\n".join(lines)
 
 

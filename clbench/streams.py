@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from clbench.datasets import DataSource, ImageSplits, per_class_subset
+from clbench.datasets import DataSource, ImageSplits, per_class_subset, stratified_split
 from clbench.offline_data import OFFLINE_DATASETS
 from clbench.torchvision_data import TORCHVISION_DATASETS
 
@@ -35,7 +35,8 @@ class StreamSpec:
     """A sequence of tasks plus the data settings a run may override with --set.
 
     image_size 0 means the backbone's own input size; train_per_class / test_per_class 0 mean
-    every example. Subsets are drawn with `subset_seed`, the same for every run seed.
+    every example. Subsets, and the validation split of the training subset, are drawn with
+    `subset_seed`, the same for every run seed (unless a run sets resample_data).
     `strategy_settings` gives strategies settings that suit this stream's length (e.g. NanoAdam's
     mask interval), {strategy name: {key: value}}; --set and the paper's presets override them.
     """
@@ -68,27 +69,44 @@ class TaskData:
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    # held out of the training data (empty with val_fraction 0): what every choice is made on
+    val_x: torch.Tensor
+    val_y: torch.Tensor
 
 
-def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size: int) -> list[TaskData]:
-    """Load, restrict to the task's classes and subsample (fixed seed) every task's data.
+# Salt of the validation split's seed, so that it is not the draw of the training subset's
+_VALIDATION_SALT = 1
+
+
+def data_seed(stream: StreamSpec, config: dict, run_seed: int) -> tuple[int, ...]:
+    """The seed of a run's data subsets: the stream's, or with resample_data the run seed's as well."""
+    return (stream.subset_seed, run_seed) if config.get("resample_data") else (stream.subset_seed,)
+
+
+def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size: int,
+                run_seed: int = 0) -> list[TaskData]:
+    """Load, restrict to the task's classes and subsample every task's data, and hold out
+    val_fraction of every class of its training subset for validation (none where the settings have
+    no val_fraction, as inspections'); seeds: see data_seed.
     `image_size` is the size variable-size images (Flowers102) are decoded at."""
+    seed = data_seed(stream, config, run_seed)
     loaded: dict[str, ImageSplits] = {}
     tasks = []
     for spec in stream.tasks:
         if spec.dataset not in loaded:
             loaded[spec.dataset] = DATASETS[spec.dataset].load(source, image_size)
         splits = loaded[spec.dataset]
-        train_x, train_y = _select(splits.train_x, splits.train_y, spec.classes, config["train_per_class"],
-                                   stream.subset_seed)
-        test_x, test_y = _select(splits.test_x, splits.test_y, spec.classes, config["test_per_class"],
-                                 stream.subset_seed)
+        train_x, train_y = _select(splits.train_x, splits.train_y, spec.classes, config["train_per_class"], seed)
+        test_x, test_y = _select(splits.test_x, splits.test_y, spec.classes, config["test_per_class"], seed)
+        kept, held_out = (torch.from_numpy(index) for index in
+                          stratified_split(train_y.numpy(), config.get("val_fraction", 0.0), (*seed, _VALIDATION_SALT)))
         num_classes = len(spec.classes) if spec.classes else splits.num_classes
-        tasks.append(TaskData(spec.label, num_classes, train_x, train_y, test_x, test_y))
+        tasks.append(TaskData(spec.label, num_classes, train_x[kept], train_y[kept], test_x, test_y,
+                              train_x[held_out], train_y[held_out]))
     return tasks
 
 
-def _select(x: torch.Tensor, y: torch.Tensor, classes, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _select(x: torch.Tensor, y: torch.Tensor, classes, per_class: int, seed) -> tuple[torch.Tensor, torch.Tensor]:
     y = torch.as_tensor(y).long()
     if classes:
         keep = torch.isin(y, torch.tensor(classes))

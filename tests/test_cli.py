@@ -80,6 +80,10 @@ def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
     assert all(0 <= a <= 100 for row in record["accuracy_matrix"] for a in row)
     assert set(record["metrics"]) >= {"acc", "bwt", "fwt", "forgetting", "plasticity", "drift_l2"}
     assert record["metrics"]["drift_l2"] > 0
+    # validation data held out of the smoke subset of 6 per class: one per class, scored like the test data
+    assert len(record["val_accuracy_matrix"]) == 2 and len(record["val_baseline_accuracy"]) == 2
+    assert record["val_metrics"]["acc"] == sum(record["val_accuracy_matrix"][-1]) / 2
+    assert "validation: acc" in result.stdout
     assert record["config"]["epochs"] == 1 and record["config"]["lr"] == [strategy_lr(strategy)] * 2
     assert record["env"]["packages"]["torch"]
     assert record["env"]["cpu"] and record["env"]["torch_cpu_capability"] and record["env"]["torch_threads"] >= 1

