@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, default=Path("results/runs"), help="where the run record goes")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                      help="override a hyperparameter, e.g. --set lr=1e-3,2e-3 --set epochs=2")
+    run.add_argument("--tuned", type=Path, nargs="?", const=Path("results/tuned"), metavar="FILE_OR_DIR",
+                     help="apply the settings clbench tune chose for this run (default folder: results/tuned)")
     run.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                      help="also checkpoint every STEPS training steps (default: only between tasks)")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep the last checkpoint of a completed run")
@@ -52,33 +54,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see README: Sweeps)")
     sweep.add_argument("file", type=Path, help="the sweep file (.toml)")
-    sweep.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
-                       help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
-    sweep.add_argument("--workers", type=_positive_int,
-                       help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
     sweep.add_argument("--results", type=Path, default=Path("results/runs"), help="where records, logs and the manifest go")
     sweep.add_argument("--dry-run", action="store_true", help="list every run and whether it is complete; run nothing")
     sweep.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
                        help="only the runs whose stream, strategy, backbone, seed or setting KEY is one of the values "
                             "(repeatable), e.g. --only strategy=adamw,nanoadam --only seed=0,1")
-    sweep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    sweep.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
-    sweep.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
-    sweep.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                       help="each run also checkpoints every STEPS training steps (for preemptible jobs)")
-    sweep.add_argument("--cpus-per-run", type=_positive_int,
-                       help="torch threads per run (local default: the cores split between workers; else 1)")
-    sweep.add_argument("--gpus-per-run", type=int, choices=(0, 1), help="default: 1 when runs train on a GPU")
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cluster = sweep.add_argument_group("Ray and Slurm")
-    cluster.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray instance)")
-    cluster.add_argument("--slurm-partition")
-    cluster.add_argument("--slurm-time", type=_positive_int, default=240, metavar="MINUTES",
-                         help="time limit of each job (default 240); a job that reaches it requeues and resumes")
-    cluster.add_argument("--slurm-mem-gb", type=_positive_int)
-    cluster.add_argument("--slurm-local", action="store_true",
-                         help="run the job array on this machine (submitit's local executor), to try a sweep")
-    sweep.add_argument("--debug", action="store_true", help="show tracebacks")
+    _add_execution_options(sweep)
+
+    tune = commands.add_parser("tune", help="choose strategies' settings on validation data (see README: Protocol)")
+    tune.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
+    tune.add_argument("--strategy", default=DEFAULT_STRATEGY, metavar="NAME[,NAME...]",
+                      help=f"strategies to tune, each on its own (default {DEFAULT_STRATEGY})")
+    tune.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    tune.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                      help="a run setting held fixed, as clbench run takes it")
+    tune.add_argument("--space", action="append", default=[], metavar="KEY=V1,V2,...",
+                      help="a setting to search and its values (repeatable; default: the lr grid)")
+    tune.add_argument("--points", type=_positive_int, default=7, help="lr grid points (default 7)")
+    tune.add_argument("--decades", type=float, default=3.0, help="decades the lr grid spans around the strategy's "
+                                                                 "default (default 3)")
+    tune.add_argument("--seeds", type=_seed_list, default=[100], metavar="N,N,...",
+                      help="tuning seeds, not those reported afterwards (default 100)")
+    tune.add_argument("--mode", choices=("all", "first_task", "per_task"), default="all",
+                      help="one setting chosen on the whole stream (default), on the first task alone, or an lr per task")
+    tune.add_argument("--widen", type=int, default=2, metavar="N",
+                      help="times the lr grid may grow by two points where the choice is its edge (default 2)")
+    tune.add_argument("--smoke", action="store_true", help="tiny subsets, one epoch: checks the pipeline")
+    tune.add_argument("--trials", type=Path, default=Path("results/tuning"), help="where the trials' records go")
+    tune.add_argument("--out", type=Path, default=Path("results/tuned"), help="where tuned-settings files go")
+    tune.add_argument("--dry-run", action="store_true", help="list the trials and whether they are complete")
+    _add_execution_options(tune)
 
     board = commands.add_parser("leaderboard", help="tables of mean, interval and paired test over seeds")
     board.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
@@ -112,10 +117,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list streams, strategies or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "backbones"))
-    for command in (run, sweep, inspect, listing):
+    for command in (run, sweep, tune, inspect, listing):
         command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
                              help="folder of stream/strategy plugin files (also: CLBENCH_PLUGINS)")
     return parser
+
+
+def _add_execution_options(command: argparse.ArgumentParser) -> None:
+    """How the runs of a sweep or a tuning are executed."""
+    command.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                       help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
+    command.add_argument("--workers", type=_positive_int,
+                       help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
+    command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    command.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
+    command.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
+    command.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                       help="each run also checkpoints every STEPS training steps (for preemptible jobs)")
+    command.add_argument("--cpus-per-run", type=_positive_int,
+                       help="torch threads per run (local default: the cores split between workers; else 1)")
+    command.add_argument("--gpus-per-run", type=int, choices=(0, 1), help="default: 1 when runs train on a GPU")
+    command.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cluster = command.add_argument_group("Ray and Slurm")
+    cluster.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray instance)")
+    cluster.add_argument("--slurm-partition")
+    cluster.add_argument("--slurm-time", type=_positive_int, default=240, metavar="MINUTES",
+                         help="time limit of each job (default 240); a job that reaches it requeues and resumes")
+    cluster.add_argument("--slurm-mem-gb", type=_positive_int)
+    cluster.add_argument("--slurm-local", action="store_true",
+                         help="run the job array on this machine (submitit's local executor), to try a sweep")
+    command.add_argument("--debug", action="store_true", help="show tracebacks")
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +190,7 @@ def _run(args) -> int:
     from clbench.registry import get_strategy, get_stream, plugins, use_plugins
     from clbench.report import format_run, mask_refresh_warning
     from clbench.runlock import ALREADY_RUNNING, RunLock, lock_path
+    from clbench.tuning.tuned_files import tuned_config
 
     use_plugins(args.plugins)
     stream = get_stream(args.stream)
@@ -165,7 +198,11 @@ def _run(args) -> int:
     check_backbone_name(args.backbone)
     if args.checkpoint_every < 0:
         raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
-    config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke, backbone=args.backbone)
+    tuned = None
+    if args.tuned:
+        config, tuned = tuned_config(stream, strategy, args.backbone, args.assignments, args.smoke, args.tuned)
+    else:
+        config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke, backbone=args.backbone)
     if args.weights is not None:
         config["weights"] = str(args.weights)
     device = _resolve_device(args.device)
@@ -200,6 +237,7 @@ def _run(args) -> int:
                 warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
                 record = run_experiment(request, progress=not args.no_progress)
             record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
+            record["tuned"] = tuned.reference() if tuned else None
             path = save_record(args.results, record)
         finally:
             lock.release()
@@ -217,10 +255,38 @@ def _run(args) -> int:
 
 def _sweep(args) -> int:
     from clbench.registry import use_plugins
-    from clbench.sweeps.executors import Placement
     from clbench.sweeps.sweep import dry_run, run_sweep
 
     use_plugins(args.plugins)
+    run_options = _run_options(args)
+    if args.dry_run:
+        return dry_run(args.file, args.results, args.only, run_options)
+    _check_writable(args.results)
+    return run_sweep(args.file, args.results, args.only, args.executor, _placement(args, args.results), run_options,
+                     progress=not args.no_progress)
+
+
+def _tune(args) -> int:
+    from clbench.backbones import check_backbone_name
+    from clbench.registry import use_plugins
+    from clbench.tuning.tune import TuneRequest, command_line, tune
+
+    use_plugins(args.plugins)
+    check_backbone_name(args.backbone)
+    run_options = _run_options(args)
+    request = TuneRequest(stream=args.stream, backbone=args.backbone, strategies=args.strategy.split(","),
+                          assignments=args.assignments, space=args.space, points=args.points, decades=args.decades,
+                          seeds=args.seeds, mode=args.mode, smoke=args.smoke, widen=max(0, args.widen),
+                          trials_dir=args.trials, tuned_dir=args.out, command=command_line(sys.argv[1:]))
+    if not args.dry_run:
+        _check_writable(args.trials)
+        _check_writable(args.out)
+    return tune(request, args.executor, _placement(args, args.trials), run_options, progress=not args.no_progress,
+                dry_run=args.dry_run)
+
+
+def _run_options(args) -> list[str]:
+    """The options every `clbench run` of a sweep or tuning gets."""
     if args.checkpoint_every < 0:
         raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
     if args.executor == "local":
@@ -234,15 +300,16 @@ def _sweep(args) -> int:
         run_options += ["--plugins", str(folder.resolve())]
     if args.checkpoint_every:
         run_options += ["--checkpoint-every", str(args.checkpoint_every)]
-    if args.dry_run:
-        return dry_run(args.file, args.results, args.only, run_options)
-    _check_writable(args.results)
-    placement = Placement(workers=args.workers, device=args.device, cpus_per_run=args.cpus_per_run,
-                          gpus_per_run=args.gpus_per_run, folder=args.results, ray_address=args.ray_address,
-                          slurm_partition=args.slurm_partition, slurm_time_min=args.slurm_time,
-                          slurm_mem_gb=args.slurm_mem_gb, slurm_local=args.slurm_local)
-    return run_sweep(args.file, args.results, args.only, args.executor, placement, run_options,
-                     progress=not args.no_progress)
+    return run_options
+
+
+def _placement(args, folder: Path):
+    from clbench.sweeps.executors import Placement
+
+    return Placement(workers=args.workers, device=args.device, cpus_per_run=args.cpus_per_run,
+                     gpus_per_run=args.gpus_per_run, folder=folder, ray_address=args.ray_address,
+                     slurm_partition=args.slurm_partition, slurm_time_min=args.slurm_time,
+                     slurm_mem_gb=args.slurm_mem_gb, slurm_local=args.slurm_local)
 
 
 def _seed_list(text: str) -> list[int]:
@@ -372,7 +439,7 @@ def _check_writable(results: Path, option: str = "--results") -> None:
                          f"pass {option} DIR")
 
 
-_COMMANDS = {"run": _run, "sweep": _sweep, "leaderboard": _leaderboard, "plot": _plot, "inspect": _inspect, "list": _list}
+_COMMANDS = {"run": _run, "sweep": _sweep, "tune": _tune, "leaderboard": _leaderboard, "plot": _plot, "inspect": _inspect, "list": _list}
 
 if __name__ == "__main__":
     sys.exit(main())

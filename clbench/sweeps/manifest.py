@@ -23,15 +23,24 @@ def log_path(results: Path, run: PlannedRun) -> Path:
     return Path(results) / "logs" / f"{run.record.stem}.log"
 
 
+def sweep_manifest(sweep_file: Path, results: Path, executor: str, runs: list[PlannedRun],
+                   complete: set[Path]) -> Manifest:
+    """<results>/<sweep file's stem>.sweep.json, naming the sweep file and its hash."""
+    source = {"sweep": str(sweep_file), "sweep_sha256": hashlib.sha256(Path(sweep_file).read_bytes()).hexdigest()}
+    return Manifest(Path(results) / f"{Path(sweep_file).stem}.sweep.json", f"sweep {sweep_file}", source,
+                    results, executor, runs, complete)
+
+
 class Manifest:
-    def __init__(self, sweep_file: Path, results: Path, executor: str, runs: list[PlannedRun], complete: set[Path]):
-        self.path = Path(results) / f"{Path(sweep_file).stem}.sweep.json"
+    def __init__(self, path: Path, title: str, source: dict, results: Path, executor: str, runs: list[PlannedRun],
+                 complete: set[Path]):
+        """source: what the runs come from (a sweep file and its hash, a tuning command)."""
+        self.path, self.title, self.results = Path(path), title, Path(results)
         self.entries = {run.record: {"command": run.label(), "record": str(run.record),
                                      "log": str(log_path(results, run)),
                                      "status": "skipped" if run.record in complete else "not run",
                                      "reason": None, "wall_s": None} for run in runs}
-        self.header = {"sweep": str(sweep_file), "sweep_sha256": hashlib.sha256(Path(sweep_file).read_bytes()).hexdigest(),
-                       "executor": executor, "started": _now(), "finished": None}
+        self.header = {**source, "executor": executor, "started": _now(), "finished": None}
 
     def update(self, run: PlannedRun, outcome: Outcome) -> None:
         self.entries[run.record].update(status=outcome.status, reason=outcome.reason, wall_s=round(outcome.wall_s, 1))
@@ -61,7 +70,7 @@ class Manifest:
 
     def summary(self) -> str:
         counts = self.counts()
-        lines = [f"sweep {self.header['sweep']}: {len(self.entries)} runs"]
+        lines = [f"{self.title}: {len(self.entries)} runs"]
         for status in STATUSES:
             if counts[status] or status in ("completed", "skipped"):
                 meaning = f"  ({_MEANING[status]})" if status in _MEANING else ""

@@ -5,6 +5,8 @@
     backbone = "efficientnet_lite0"
     seeds = [0, 1, 2, 3, 4]
     smoke = false                              # clbench run --smoke
+    tuned = true                               # clbench run --tuned: the choice of clbench tune in
+                                               # results/tuned (or a folder or file named here)
 
     [set]                                      # --set keys shared by every run; a list is a grid axis
     epochs = 3
@@ -37,10 +39,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "set", "strategies")
+GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "tuned", "set", "strategies")
 TOP_KEYS = (*GRID_KEYS, "grid")
 _DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone": DEFAULT_BACKBONE,  # as clbench run's
-             "seeds": [0], "smoke": False, "set": {}, "strategies": {}}
+             "seeds": [0], "smoke": False, "tuned": False, "set": {}, "strategies": {}}
+DEFAULT_TUNED = Path("results/tuned")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class PlannedRun:
     smoke: bool
     record: Path
     config: dict  # every resolved setting of the run
+    tuned: Path | None = None  # the tuned-settings file applied (clbench run --tuned)
 
     def matches(self, key: str, values: list[str]) -> bool:
         """Whether the run's stream, strategy, backbone, seed or setting `key` is one of `values`."""
@@ -74,7 +78,7 @@ class PlannedRun:
                 "--seeds", str(self.seed)]
         for assignment in self.assignments:
             args += ["--set", assignment]
-        return args + (["--smoke"] if self.smoke else [])
+        return args + (["--smoke"] if self.smoke else []) + (["--tuned", str(self.tuned)] if self.tuned else [])
 
     def label(self) -> str:
         return shlex.join(["clbench", "run", *self.run_args()])
@@ -140,6 +144,10 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
     seeds = _seeds(grid["seeds"], key_path("seeds"), where)
     if not isinstance(grid["smoke"], bool):
         raise UsageError(f"{where(key_path('smoke'))}: smoke must be true or false")
+    tuned = grid["tuned"]
+    if not isinstance(tuned, (bool, str)):
+        raise UsageError(f"{where(key_path('tuned'))}: tuned must be true, false or the path of a folder or file")
+    tuned = (DEFAULT_TUNED if tuned is True else Path(tuned)) if tuned else None
     for name in own_strategies:
         if name not in names["strategy"]:
             raise UsageError(f"{where((*prefix, 'strategies', name))}: strategies.{name} names a strategy this grid "
@@ -160,25 +168,39 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
         for values in itertools.product(*(choices for choices, _ in axes.values())):
             assignments = {key: (text, origin) for (key, (_, origin)), text in zip(axes.items(), values)}
             configurations.append((stream, backbone, strategy, assignments))
-    return [_planned(stream, backbone, strategy, seed, assignments, grid["smoke"], where, results)
+    return [_planned(stream, backbone, strategy, seed, assignments, grid["smoke"], tuned, where, key_path, results)
             for seed in seeds for stream, backbone, strategy, assignments in configurations]
 
 
-def _planned(stream, backbone, strategy, seed, assignments, smoke, where, results) -> PlannedRun:
+def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where, key_path, results) -> PlannedRun:
+    texts = [f"{key}={text}" for key, (text, _) in assignments.items()]
+    culprits = [origin for key, (text, origin) in assignments.items()
+                if _rejects(stream, strategy, backbone, smoke, f"{key}={text}")]
+    try:
+        return plan_run(stream, strategy, backbone, seed, texts, smoke, results, tuned)
+    except UsageError as exc:
+        culprit = culprits[0] if culprits else key_path("tuned") if tuned else ()
+        raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone})") from None
+
+
+def plan_run(stream: str, strategy: str, backbone: str, seed: int, assignments: list[str], smoke: bool,
+             results: Path, tuned: Path | None = None) -> PlannedRun:
+    """One run, its settings resolved and validated as `clbench run` would (UsageError if bad),
+    with the choice of the tuned-settings file (or folder) `tuned` applied."""
     from clbench.config import resolve_config
     from clbench.records import record_path
     from clbench.registry import get_strategy, get_stream
+    from clbench.tuning.tuned_files import tuned_config
 
-    texts = [f"{key}={text}" for key, (text, _) in assignments.items()]
-    try:
-        config = resolve_config(get_stream(stream), get_strategy(strategy), texts, smoke=smoke, backbone=backbone)
-    except UsageError as exc:
-        culprit = next((origin for key, (text, origin) in assignments.items()
-                        if _rejects(stream, strategy, backbone, smoke, f"{key}={text}")), ())
-        raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone})") from None
+    spec, chosen = get_stream(stream), get_strategy(strategy)
+    if tuned:
+        config, file = tuned_config(spec, chosen, backbone, assignments, smoke, tuned)
+        tuned = file.path
+    else:
+        config = resolve_config(spec, chosen, assignments, smoke=smoke, backbone=backbone)
     record = record_path(results, {"stream": stream, "strategy": strategy, "backbone": backbone, "seed": seed,
                                    "config": config})
-    return PlannedRun(stream, strategy, backbone, seed, tuple(texts), smoke, record, config)
+    return PlannedRun(stream, strategy, backbone, seed, tuple(assignments), smoke, record, config, tuned)
 
 
 def _rejects(stream, strategy, backbone, smoke, assignment) -> bool:

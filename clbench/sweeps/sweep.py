@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from clbench.errors import UsageError
 from clbench.records import is_completed
 from clbench.sweeps.executors import EXECUTORS, Job, Outcome, Placement
-from clbench.sweeps.manifest import Manifest, log_path
+from clbench.sweeps.manifest import Manifest, log_path, sweep_manifest
 from clbench.sweeps.spec import PlannedRun, load_sweep
 
 
@@ -44,13 +44,26 @@ def run_sweep(sweep_file: Path, results: Path, only: list[str], executor: str, p
               run_options: list[str], progress: bool = True) -> int:
     """Runs what is missing; 0 when every run of the sweep has a completed record at the end."""
     runs, complete = plan(sweep_file, results, only)
-    manifest = Manifest(sweep_file, results, executor, runs, complete)
+    manifest = sweep_manifest(sweep_file, results, executor, runs, complete)
+    interrupted = run_planned(runs, complete, manifest, executor, placement, run_options, progress)
+    print(manifest.summary())
+    if interrupted:
+        print("clbench: sweep interrupted; run the same command again to finish the missing runs", file=sys.stderr)
+        return 130
+    return 0 if manifest.all_completed() else 1
+
+
+def run_planned(runs: list[PlannedRun], complete: set[Path], manifest: Manifest, executor: str, placement: Placement,
+                run_options: list[str], progress: bool = True) -> bool:
+    """Runs those of `runs` whose records are not in `complete` through the executor, keeping the
+    manifest up to date. True when interrupted (Ctrl-C or SIGTERM): the runs are then stopped."""
+    results = manifest.results
     manifest.save()
     by_record = {run.record.resolve(): run for run in runs}
     jobs = [Job(args=(*run.run_args(), "--results", str(results.resolve()), "--no-progress", *run_options),
                 record=run.record.resolve(), log=log_path(results, run).resolve())
             for run in runs if run.record not in complete]
-    bar = tqdm(total=len(jobs), unit="run", desc="sweep", file=sys.stderr,
+    bar = tqdm(total=len(jobs), unit="run", desc=manifest.title.split()[0], file=sys.stderr,
                disable=True if not progress or not jobs else None)  # None: only on a terminal
     finished = failed = 0
 
@@ -75,9 +88,4 @@ def run_sweep(sweep_file: Path, results: Path, only: list[str], executor: str, p
         bar.close()
         manifest.note_completed_meanwhile()
         manifest.save(finished=True)
-    print(manifest.summary())
-    if interrupted:
-        print("clbench: sweep interrupted; run the same command again to finish the missing runs", file=sys.stderr)
-        return 130
-    return 0 if manifest.all_completed() else 1
-
+    return interrupted

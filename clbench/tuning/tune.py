@@ -1,0 +1,193 @@
+"""`clbench tune`: run a strategy's trials over a declared space through the sweep executors, on
+seeds that are not reported, choose by validation accuracy, widen the lr grid while the choice
+sits on its edge, and write the tuned-settings file."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from clbench.config import resolve_config
+from clbench.errors import UsageError
+from clbench.records import is_completed
+from clbench.registry import get_strategy, get_stream
+from clbench.sweeps.executors import Placement
+from clbench.sweeps.manifest import Manifest
+from clbench.sweeps.spec import PlannedRun, plan_run
+from clbench.sweeps.sweep import run_planned
+from clbench.tuning.select import MODES, OBJECTIVE, Trial, choose, score_trials
+from clbench.tuning.space import lr_grid, parse_space, point_assignments, widened
+from clbench.tuning.tuned_files import settings_without, tuned_name, write_tuned
+
+DEFAULT_SEEDS = (100,)  # the reported runs use 0, 1, 2, ...: tuning never sees their seeds
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    stream: str
+    backbone: str
+    strategies: list[str]
+    assignments: list[str]  # --set, held fixed
+    space: list[str]  # --space KEY=V1,V2,...
+    points: int
+    decades: float
+    seeds: list[int]
+    mode: str
+    smoke: bool
+    widen: int  # how many times the lr grid may grow by two points where the choice sits on its edge
+    trials_dir: Path
+    tuned_dir: Path
+    command: str
+
+
+class StrategyTuning:
+    """One strategy's space, trials and choice."""
+
+    def __init__(self, request: TuneRequest, strategy: str):
+        self.request, self.strategy = request, strategy
+        base = resolve_config(get_stream(request.stream), get_strategy(strategy), request.assignments,
+                              smoke=request.smoke, backbone=request.backbone)
+        self.num_tasks = len(base["lr"])
+        self.space = parse_space(request.space, base)
+        if clash := sorted(set(self.space) & {a.partition("=")[0].strip() for a in request.assignments}):
+            raise UsageError(f"{', '.join(clash)} is both held fixed (--set) and searched (--space); drop one")
+        if "lr" not in self.space:
+            self.space = {"lr": lr_grid(base["lr"], request.points, request.decades), **self.space}
+        if request.mode == "per_task" and set(self.space) != {"lr"}:
+            raise UsageError("--mode per_task chooses a learning rate per task and searches nothing else; "
+                             "drop the other --space keys")
+        self.settings = settings_without(base, self.space)
+        self.widenings: list[str] = []
+        self.trials: list[Trial] = []
+        self.chosen: list[Trial] | None = None
+
+    def planned(self) -> list[PlannedRun]:
+        r = self.request
+        return [plan_run(r.stream, self.strategy, r.backbone, seed,
+                         [*r.assignments, *(f"{k}={v}" for k, v in point.items())], r.smoke, r.trials_dir)
+                for seed in r.seeds for point in point_assignments(self.space)]
+
+    def select(self) -> None:
+        runs = self.planned()
+        points = point_assignments(self.space)
+        by_point = [[run for run in runs if run.assignments[len(self.request.assignments):] ==
+                     tuple(f"{k}={v}" for k, v in point.items())] for point in points]
+        self.trials = [Trial(point, [_load(run.record) for run in point_runs])
+                       for point, point_runs in zip(points, by_point)]
+        if any(record is None for trial in self.trials for record in trial.records):
+            self.chosen = None
+            return
+        score_trials(self.trials, self.num_tasks)
+        self.chosen = choose(self.trials, self.request.mode, self.num_tasks, self._lr_of)
+
+    def _lr_of(self, trial: Trial) -> float:
+        return float(trial.assignments["lr"].split(",")[0])
+
+    def edge(self) -> str | None:
+        """"lowest" or "highest" when a chosen lr is the grid's own."""
+        if not self.chosen:
+            return None
+        grid = [lr[0] for lr in self.space["lr"]]
+        chosen = {self._lr_of(t) for t in self.chosen}
+        return "lowest" if min(grid) in chosen else "highest" if max(grid) in chosen else None
+
+    def widen(self) -> None:
+        edge = self.edge()
+        self.space["lr"] = widened(self.space["lr"], edge)
+        self.widenings.append(edge)
+
+    def choice(self) -> dict[str, str]:
+        if self.request.mode == "per_task":  # task j takes the j-th lr of its trial
+            per_trial = [t.assignments["lr"].split(",") for t in self.chosen]
+            return {"lr": ",".join(lrs[j] if len(lrs) > 1 else lrs[0] for j, lrs in enumerate(per_trial))}
+        return dict(self.chosen[0].assignments)
+
+    def file_data(self) -> dict:
+        r = self.request
+        return {
+            "name": tuned_name(r.stream, r.backbone, self.strategy, self.settings, self.space, r.mode),
+            "stream": r.stream, "backbone": r.backbone, "strategy": self.strategy, "smoke": r.smoke,
+            "assignments": r.assignments, "settings": self.settings,
+            "space": {key: values for key, values in self.space.items()}, "widened": self.widenings,
+            "seeds": r.seeds, "mode": r.mode, "objective": OBJECTIVE,
+            "trials": [{"set": t.assignments, "status": t.status(), "val_score_per_task": t.scores,
+                        "records": [Path(rec["path"]).name for rec in t.records]} for t in self.trials],
+            "choice": self.choice(),
+            "score_per_task": [t.scores[j] for j, t in enumerate(self.chosen)],
+            "edge": self.edge(),
+            "command": r.command,
+        }
+
+
+def _load(path: Path) -> dict | None:
+    """A trial's record when it completed or diverged (a diverged lr is a result: never chosen), else None."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return {**record, "path": str(path)} if record.get("status") in ("completed", "diverged") else None
+
+
+def tune(request: TuneRequest, executor: str, placement: Placement, run_options: list[str],
+         progress: bool = True, dry_run: bool = False) -> int:
+    if request.mode not in MODES:
+        raise UsageError(f"--mode {request.mode} is unknown; use one of {', '.join(MODES)}")
+    tunings = [StrategyTuning(request, name) for name in request.strategies]
+    if dry_run:
+        runs = [run for t in tunings for run in t.planned()]
+        for run in runs:
+            print(f"{'complete' if is_completed(run.record) else 'to run  '}  {run.label()}")
+        print(f"{len(runs)} trials on seeds {', '.join(map(str, request.seeds))} (the grid widens where the "
+              "choice sits on its edge)")
+        return 0
+    pending = tunings
+    for round_ in range(request.widen + 1):
+        if run_trials([run for t in tunings for run in t.planned()], request, executor, placement, run_options,
+                      progress):
+            print("clbench: tuning interrupted; run the same command again to finish it", file=sys.stderr)
+            return 130
+        for t in pending:
+            t.select()
+        pending = [t for t in pending if t.chosen and t.edge() and "lr" not in _given_keys(request)]
+        if not pending or round_ == request.widen:
+            break
+        for t in pending:
+            print(f"{t.strategy}: the best lr is the {t.edge()} of the grid; widening it by two points")
+            t.widen()
+    written = []
+    for t in tunings:
+        if not t.chosen:
+            print(f"{t.strategy}: not tuned, some trials did not complete (see the summary above); run the same "
+                  "command again", file=sys.stderr)
+            continue
+        path = write_tuned(request.tuned_dir, t.file_data())
+        written.append(path)
+        scores = ", ".join(f"{score:.2f}" for score in dict.fromkeys(t.file_data()["score_per_task"]))
+        print(f"{t.strategy}: {' '.join(f'{k}={v}' for k, v in t.choice().items())}  (validation score "
+              f"{scores})  -> {path}")
+        if t.edge():
+            print(f"clbench: warning: {t.strategy}'s choice is still the {t.edge()} lr of its grid; widen it "
+                  "with --space lr=... or --widen N", file=sys.stderr)
+    return 0 if len(written) == len(tunings) else 1
+
+
+def _given_keys(request: TuneRequest) -> set[str]:
+    return {text.partition("=")[0].strip() for text in request.space}
+
+
+def run_trials(runs: list[PlannedRun], request: TuneRequest, executor: str, placement: Placement,
+               run_options: list[str], progress: bool) -> bool:
+    complete = {run.record for run in runs if is_completed(run.record)}
+    manifest = Manifest(request.trials_dir / f"{request.stream}__{request.backbone}.tune.json",
+                        f"tuning {request.stream} x {request.backbone}", {"tune": request.command},
+                        request.trials_dir, executor, runs, complete)
+    interrupted = run_planned(runs, complete, manifest, executor, placement, run_options, progress)
+    print(manifest.summary())
+    return interrupted
+
+
+def command_line(argv: list[str]) -> str:
+    return shlex.join(["clbench", *argv])
