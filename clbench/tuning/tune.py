@@ -180,7 +180,7 @@ def _given_keys(request: TuneRequest) -> set[str]:
 
 def run_trials(runs: list[PlannedRun], request: TuneRequest, executor: str, placement: Placement,
                run_options: list[str], progress: bool) -> bool:
-    complete = {run.record for run in runs if is_completed(run.record)}
+    complete = {run.record for run in runs if _load(run.record) is not None}  # a diverged trial is not run again
     manifest = Manifest(request.trials_dir / f"{request.stream}__{request.backbone}.tune.json",
                         f"tuning {request.stream} x {request.backbone}", {"tune": request.command},
                         request.trials_dir, executor, runs, complete)

@@ -1,0 +1,199 @@
+"""clbench tune: the space, the choice on validation data only, the edge of the grid, the
+tuned-settings files and their use by clbench run --tuned and sweeps."""
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from clbench.errors import UsageError
+from clbench.registry import get_strategy, get_stream
+from clbench.sweeps.executors import Placement
+from clbench.sweeps.spec import load_sweep
+from clbench.tuning.space import lr_grid, widened
+from clbench.tuning.tune import StrategyTuning, TuneRequest, tune
+from clbench.tuning.tuned_files import TunedFile, tuned_config
+from test_cli import assert_one_line_error, clbench
+
+
+def request(tmp_path, strategy="adamw", **changes) -> TuneRequest:
+    settings = dict(stream="fashionmnist_mnist", backbone="efficientnet_lite0", strategies=[strategy],
+                    assignments=[], space=[], points=7, decades=3.0, seeds=[100], mode="all", smoke=True, widen=0,
+                    trials_dir=tmp_path / "tuning", tuned_dir=tmp_path / "tuned", command="clbench tune (test)")
+    return TuneRequest(**{**settings, **changes})
+
+
+def write_trials(req: TuneRequest, outcome) -> None:
+    """Writes every planned trial's record as if it had run: outcome(lr) gives (status, validation
+    matrix, test matrix)."""
+    for run in StrategyTuning(req, req.strategies[0]).planned():
+        lr = run.config["lr"][0]
+        status, val, test = outcome(lr)
+        run.record.parent.mkdir(parents=True, exist_ok=True)
+        run.record.write_text(json.dumps({"status": status, "val_accuracy_matrix": val, "accuracy_matrix": test,
+                                          "config": run.config, "seed": run.seed}))
+
+
+def run_tune(req: TuneRequest, capsys=None) -> tuple[int, dict | None]:
+    """tune() where every trial's record already exists: the executor is never called."""
+    code = tune(req, "local", Placement(), [], progress=False)
+    files = list(req.tuned_dir.glob("*.json"))
+    return code, (json.loads(files[0].read_text()) if files else None)
+
+
+def peaked(best_lr: float, height: float = 90.0):
+    """Accuracy that falls with the distance (in decades) of the lr from best_lr."""
+    return lambda lr: height - 10 * abs(math.log10(lr / best_lr))
+
+
+def test_default_space_is_a_log_grid_of_the_same_points_around_each_strategys_lr():
+    grid = lr_grid([1e-4, 1e-4])
+    assert len(grid) == 7 and grid[3] == [1e-4, 1e-4]
+    assert math.isclose(math.log10(grid[-1][0] / grid[0][0]), 3, abs_tol=0.02)
+    assert [row[0] for row in widened(grid, "highest")][-2:] == [0.01, 0.032]
+    assert [row[0] for row in widened(grid, "lowest")][:3] == [3.2e-07, 1e-06, 3.2e-06]
+
+
+def test_the_choice_follows_validation_where_test_disagrees(tmp_path):
+    """Validation peaks at lr 1e-3, test at 1e-5: the file holds 1e-3 and no test score."""
+    val, test = peaked(1e-3), peaked(1e-5)
+    req = request(tmp_path)
+    write_trials(req, lambda lr: ("completed", [[val(lr), 0.0], [val(lr) - 5, val(lr)]],
+                                  [[test(lr), 0.0], [test(lr) - 5, test(lr)]]))
+    code, tuned = run_tune(req)
+    assert code == 0 and tuned["choice"] == {"lr": "0.001"} and tuned["edge"] is None
+    assert tuned["space"]["lr"][0] == [3.2e-06, 3.2e-06] and len(tuned["trials"]) == 7
+    assert tuned["seeds"] == [100] and tuned["settings"]["epochs"] == 1 and "lr" not in tuned["settings"]
+    chosen = next(t for t in tuned["trials"] if t["set"] == {"lr": "0.001"})
+    assert chosen["val_score_per_task"] == [90.0, 87.5] and tuned["score_per_task"] == [90.0, 87.5]
+    assert all(set(t) == {"set", "status", "val_score_per_task", "records"} for t in tuned["trials"])
+
+
+def test_ties_go_to_the_smaller_lr_and_a_diverged_lr_is_never_chosen(tmp_path):
+    req = request(tmp_path)
+    write_trials(req, lambda lr: ("diverged", [[100.0, 0.0]], [[0.0, 0.0]]) if lr > 1e-4 else  # its first task best
+                 ("completed", [[99.0, 0.0], [99.0, 99.0]], [[0.0, 0.0], [0.0, 0.0]]) if lr < 1e-4 else
+                 ("completed", [[50.0, 0.0], [50.0, 50.0]], [[0.0, 0.0], [0.0, 0.0]]))
+    code, tuned = run_tune(dataclasses.replace(req, mode="first_task"))
+    assert tuned["choice"] == {"lr": "3.2e-06"} and tuned["edge"] == "lowest"
+    assert [t["status"] for t in tuned["trials"]][-3:] == ["diverged"] * 3
+
+
+def test_an_edge_of_grid_choice_is_reported_and_widened(tmp_path, capsys):
+    best = peaked(0.1)  # adamw's grid ends at 3.2e-3: its best point is its highest
+    outcome = lambda lr: ("completed", [[best(lr), 0.0], [best(lr), best(lr)]], [[0.0, 0.0], [0.0, 0.0]])
+    req = request(tmp_path)
+    write_trials(req, outcome)
+    code, tuned = run_tune(req)
+    assert code == 0 and tuned["choice"] == {"lr": "0.0032"} and tuned["edge"] == "highest"
+    assert "still the highest lr of its grid; widen it" in capsys.readouterr().err
+
+    widening = request(tmp_path, widen=2)
+    for edges in ([], ["highest"], ["highest", "highest"]):  # the trials each widening adds, as if run
+        tuning = StrategyTuning(widening, "adamw")
+        for edge in edges:
+            tuning.space["lr"] = widened(tuning.space["lr"], edge)
+        for run in tuning.planned():
+            score = best(run.config["lr"][0])
+            run.record.parent.mkdir(parents=True, exist_ok=True)
+            run.record.write_text(json.dumps({"status": "completed", "val_accuracy_matrix": [[score, 0], [score, score]],
+                                              "accuracy_matrix": [[0, 0], [0, 0]]}))
+    code, tuned = run_tune(widening)
+    out = capsys.readouterr().out
+    assert "the best lr is the highest of the grid; widening it by two points" in out
+    assert tuned["choice"] == {"lr": "0.1"} and tuned["edge"] is None and tuned["widened"] == ["highest", "highest"]
+
+
+def test_first_task_and_per_task_modes_choose_on_what_each_may_see(tmp_path):
+    """Task 0 is learnt best at 1e-3; the average after task 1 is best at 1e-4."""
+    first, after = peaked(1e-3), peaked(1e-4)
+
+    def outcome(lr):
+        return "completed", [[first(lr), 0.0], [2 * after(lr) - 50.0, 50.0]], [[0.0, 0.0], [0.0, 0.0]]
+
+    for mode, choice in (("all", "0.0001"), ("first_task", "0.001"), ("per_task", "0.001,0.0001")):
+        req = request(tmp_path / mode, mode=mode)
+        write_trials(req, outcome)
+        assert run_tune(req)[1]["choice"] == {"lr": choice}, mode
+
+
+def test_a_trial_that_cannot_complete_writes_no_file(tmp_path, capsys):
+    req = request(tmp_path, points=2)
+    write_trials(req, lambda lr: ("failed", None, None))  # run again, and refused: epochs=0 is invalid
+    code = tune(req, "local", Placement(), ["--set", "epochs=0"], progress=False)
+    assert code == 1 and not list(req.tuned_dir.glob("*.json"))
+    assert "adamw: not tuned, some trials did not complete" in capsys.readouterr().err
+
+
+def test_space_and_fixed_settings_must_not_overlap(tmp_path):
+    with pytest.raises(UsageError, match="both held fixed"):
+        StrategyTuning(request(tmp_path, assignments=["lr=1e-3"], space=["lr=1e-3,1e-2"]), "adamw")
+    with pytest.raises(UsageError, match="per_task .* drop the other --space keys"):
+        StrategyTuning(request(tmp_path, mode="per_task", space=["weight_decay=0,0.1"]), "adamw")
+    with pytest.raises(UsageError, match="unknown --space key 'l'"):
+        StrategyTuning(request(tmp_path, space=["l=1"]), "adamw")
+
+
+@pytest.fixture
+def tuned_file(tmp_path) -> Path:
+    req = request(tmp_path)
+    best = peaked(1e-3)
+    write_trials(req, lambda lr: ("completed", [[best(lr), 0.0], [best(lr), best(lr)]], [[0.0, 0.0], [0.0, 0.0]]))
+    run_tune(req)
+    (path,) = req.tuned_dir.glob("*.json")
+    return path
+
+
+def test_a_run_takes_the_tuned_choice_and_names_the_file(tuned_file):
+    stream, strategy = get_stream("fashionmnist_mnist"), get_strategy("adamw")
+    for where in (tuned_file, tuned_file.parent):
+        config, file = tuned_config(stream, strategy, "efficientnet_lite0", [], True, where)
+        assert config["lr"] == [1e-3, 1e-3] and config["tuned"] == tuned_file.name and file.path == tuned_file
+
+
+def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file):
+    stream = get_stream("fashionmnist_mnist")
+    with pytest.raises(UsageError, match=r"does not match this run: its run settings differ: epochs=1 there, 3 here"):
+        tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", [], False, tuned_file)
+    with pytest.raises(UsageError, match="tuned for strategy adamw, this run is sgd"):
+        tuned_config(stream, get_strategy("sgd"), "efficientnet_lite0", [], True, tuned_file)
+    with pytest.raises(UsageError, match="no tuned settings in .* with these run settings"):
+        tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", ["epochs=2"], True, tuned_file.parent)
+    with pytest.raises(UsageError, match="--set lr clashes with the tuned choice"):
+        tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", ["lr=1"], True, tuned_file)
+    result = clbench("run", "--smoke", "--strategy", "adamw", "--set", "epochs=2", "--tuned", str(tuned_file),
+                     "--results", str(tuned_file.parent / "runs"))
+    assert_one_line_error(result, "does not match this run", "epochs=1 there, 2 here")
+    assert not (tuned_file.parent / "runs").exists() or not list((tuned_file.parent / "runs").glob("*.json"))
+
+
+def test_a_sweep_plans_its_runs_with_the_tuned_choice(tuned_file, tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'strategy = "adamw"\nsmoke = true\nseeds = [0, 1]\ntuned = "{tuned_file.parent}"\n')
+    runs = load_sweep(grid, tmp_path / "runs")
+    assert [run.config["lr"] for run in runs] == [[1e-3, 1e-3]] * 2
+    assert runs[0].run_args()[-2:] == ["--tuned", str(tuned_file)]
+    grid.write_text(f'strategy = "sgd"\nsmoke = true\ntuned = "{tuned_file.parent}"\n')
+    with pytest.raises(UsageError, match=r"grid.toml:3: no tuned settings"):
+        load_sweep(grid, tmp_path / "runs")
+
+
+def test_tune_then_run_tuned_end_to_end(tmp_path):
+    """Real smoke trials of a 2-point grid, then a run with the choice, its record naming the file."""
+    tuned_dir = tmp_path / "tuned"
+    result = clbench("tune", "--smoke", "--strategy", "sgd", "--points", "2", "--widen", "0", "--no-progress",
+                     "--trials", str(tmp_path / "tuning"), "--out", str(tuned_dir))
+    assert result.returncode == 0, result.stderr
+    (path,) = tuned_dir.glob("fashionmnist_mnist__efficientnet_lite0__sgd__*.json")
+    tuned = TunedFile.load(path)
+    assert len(tuned.data["trials"]) == 2 and all(t["status"] == "completed" for t in tuned.data["trials"])
+    assert len(list((tmp_path / "tuning").glob("*__seed100__*.json"))) == 2
+    result = clbench("run", "--smoke", "--strategy", "sgd", "--tuned", str(tuned_dir), "--no-progress",
+                     "--results", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    (record_path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(record_path.read_text())
+    assert record["tuned"] == {"file": str(path), "sha256": tuned.sha256}
+    assert record["config"]["lr"] == [float(tuned.data["choice"]["lr"])] * 2
