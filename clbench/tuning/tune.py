@@ -165,9 +165,9 @@ def tune(request: TuneRequest, executor: str, placement: Placement, run_options:
             continue
         path = write_tuned(request.tuned_dir, t.file_data())
         written.append(path)
-        scores = ", ".join(f"{score:.2f}" for score in dict.fromkeys(t.file_data()["score_per_task"]))
-        print(f"{t.strategy}: {' '.join(f'{k}={v}' for k, v in t.choice().items())}  (validation score "
-              f"{scores})  -> {path}")
+        score = t.chosen[0].scores[0] if request.mode == "first_task" else t.chosen[-1].scores[-1]
+        print(f"{t.strategy}: {' '.join(f'{k}={v}' for k, v in t.choice().items())}  (validation accuracy "
+              f"{score:.2f})  -> {path}")
         if t.edge():
             print(f"clbench: warning: {t.strategy}'s choice is still the {t.edge()} lr of its grid; widen it "
                   "with --space lr=... or --widen N", file=sys.stderr)
