@@ -91,11 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--baseline", default="adamw", help="strategy the others are compared with (default adamw)")
     board.add_argument("--format", choices=("md", "csv", "html", "json"), default="md")
     board.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    board.add_argument("--curves", type=Path, default=Path("results/tuning"),
+                       help="records of lr grids (tuning trials) for forgetting at matched plasticity "
+                            "(default results/tuning, when it exists)")
 
     plot = commands.add_parser("plot", help="PNG figures of the leaderboard's run groups")
     plot.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
     plot.add_argument("--stream", help="only this stream")
     plot.add_argument("--out", type=Path, default=Path("results/figures"), help="folder for the PNG files")
+    plot.add_argument("--curves", type=Path, default=Path("results/tuning"),
+                      help="records of lr grids: lr sensitivity and plasticity-forgetting figures (default "
+                           "results/tuning, when it exists)")
 
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
@@ -323,20 +329,38 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _leaderboard(args) -> int:
+    from clbench.curves import matched_plasticity
     from clbench.leaderboard_format import render
 
     tables, left_out = _tables(args.results, args.stream, args.baseline)
-    _write_output(render(tables, left_out, args.format), args.out)
+    matched = [m for group in _curve_groups(args.curves, args.stream)
+               if (m := matched_plasticity(group, args.baseline)) is not None]
+    _write_output(render(tables, left_out, args.format, matched), args.out)
     return 0
 
 
 def _plot(args) -> int:
-    from clbench.plots import plot_tables
+    from clbench.plots import plot_curves, plot_tables
 
     tables, _ = _tables(args.results, args.stream)
-    for path in plot_tables(tables, args.out):
+    paths = plot_tables(tables, args.out)
+    paths += plot_curves(_curve_groups(args.curves, args.stream), tables, args.out)
+    for path in paths:
         print(path)
     return 0
+
+
+def _curve_groups(folder: Path, stream: str | None):
+    """The lr curves in the records of `folder` (none when it does not exist)."""
+    from clbench.curves import lr_curves
+    from clbench.records import load_records
+
+    if not folder.is_dir():
+        return []
+    records, problems = load_records(folder)
+    for line in problems:
+        print(f"clbench: skipped {line}", file=sys.stderr)
+    return [group for group in lr_curves(records) if stream is None or group.stream == stream]
 
 
 def _tables(results: Path, stream: str | None, baseline: str = "adamw"):

@@ -110,8 +110,10 @@ def build_tables(records: list[dict], baseline: str = "adamw", stream: str | Non
 
 
 def table_settings(record: dict) -> dict:
-    """The settings every run of a table shares: run and stream settings, device and effective precision."""
-    return {**{key: record["config"].get(key) for key in RUN_SETTINGS}, **record_effective_settings(record)}
+    """The settings every run of a table shares: run and stream settings, whether a tuned-settings
+    file chose the strategies' settings, device and effective precision."""
+    return {**{key: record["config"].get(key) for key in RUN_SETTINGS}, "tuned": bool(record["config"].get("tuned")),
+            **record_effective_settings(record)}
 
 
 def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
@@ -127,8 +129,8 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
                          "configuration, left out")
         else:
             group.append(record)
-    rows = [Row(strategy, strategy, group[0]["config"], [r for r in group if r["status"] == "completed"],
-                [r for r in group if r["status"] != "completed"])
+    rows = [Row(strategy, _tuned_label(strategy, group[0]["config"]), group[0]["config"],
+                [r for r in group if r["status"] == "completed"], [r for r in group if r["status"] != "completed"])
             for (strategy, _), group in sorted(by_config.items())]
     _label_variants(rows)
 
@@ -162,6 +164,14 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
                     row.best.add(column.key)
     return Table(first["stream"], first["backbone"], list(first["tasks"]), settings, {}, cols, rows, reference,
                  len(tested))
+
+
+def _tuned_label(strategy: str, config: dict) -> str:
+    """A strategy at tuned settings shows the learning rate tuning chose for it."""
+    if not config.get("tuned"):
+        return strategy
+    lrs = config.get("lr") or []
+    return f"{strategy} (lr {lrs[0]:g})" if lrs and len(set(lrs)) == 1 else f"{strategy} (lr {', '.join(map(str, lrs))})"
 
 
 def _label_variants(rows: list[Row]) -> None:

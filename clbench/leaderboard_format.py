@@ -7,12 +7,40 @@ import html
 import io
 import json
 
+from clbench.curves import MatchedPlasticity
 from clbench.leaderboard import COMPARED, Row, Table
 from clbench.stats import CONFIDENCE, Estimate, PairedComparison
 
 
-def render(tables: list[Table], notes: list[str], fmt: str) -> str:
-    return {"md": _markdown, "csv": _csv, "html": _html, "json": _json}[fmt](tables, notes)
+def render(tables: list[Table], notes: list[str], fmt: str, matched: list[MatchedPlasticity] = ()) -> str:
+    """The tables, then forgetting at matched plasticity where lr curves exist (not in CSV, which
+    holds the tables' rows only)."""
+    if fmt == "csv":
+        return _csv(tables, notes)
+    return {"md": _markdown, "html": _html, "json": _json}[fmt](tables, notes, list(matched))
+
+
+def _matched_title(section: MatchedPlasticity) -> str:
+    settings = ", ".join(f"{k}={section.group.settings[k]}" for k in ("freeze_norm_stats", "device")
+                         if k in section.group.settings)
+    return f"Forgetting at matched plasticity · {section.group.title()} · {settings}"
+
+
+def _matched_legend(section: MatchedPlasticity) -> str:
+    pct = round(CONFIDENCE * 100)
+    return (f"Each strategy's learning-rate curve (one per seed), its forgetting interpolated where its plasticity "
+            f"first reaches {section.level:.2f}%, the highest level every curve reaches. Mean ± half-width of the "
+            f"{pct}% t-interval over seeds; Δ vs {section.baseline}: paired over shared seeds [{pct}% interval], "
+            "p Holm-corrected over this table's comparisons.")
+
+
+def _matched_rows(section: MatchedPlasticity) -> list[list[str]]:
+    return [[row.strategy, str(row.forgetting.n if row.forgetting else 0), _estimate(row.forgetting),
+             _difference(row.versus_baseline, row.strategy == section.baseline), _p(row.versus_baseline)]
+            for row in section.rows]
+
+
+_MATCHED_HEADER = ["strategy", "seeds", "forgetting at matched plasticity", "Δ forgetting", "p"]
 
 
 def _legend(table: Table) -> str:
@@ -78,36 +106,45 @@ def _p(comparison: PairedComparison | None) -> str:
     return f"{comparison.p_holm:.3f}" if comparison.p_holm >= 0.001 else f"{comparison.p_holm:.1e}"
 
 
-def _markdown(tables: list[Table], notes: list[str]) -> str:
+def _markdown(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity]) -> str:
     out = []
     for table in tables:
-        out += [f"### {table.title()}", "", _legend(table), ""]
-        header = _header(table)
-        out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "---|" * len(header))
-        for row in table.rows:
-            cells = [f"**{text}**" if best else text for text, best in _cells(table, row)]
-            out.append("| " + " | ".join(cells) + " |")
-        out.append("")
+        out += _markdown_table(f"### {table.title()}", _legend(table), _header(table),
+                               [[f"**{text}**" if best else text for text, best in _cells(table, row)]
+                                for row in table.rows])
+    for section in matched:
+        out += _markdown_table(f"### {_matched_title(section)}", _matched_legend(section), _MATCHED_HEADER,
+                               _matched_rows(section))
     out += _note_lines(notes, "- ")
     return "\n".join(out).rstrip() + "\n"
 
 
-def _html(tables: list[Table], notes: list[str]) -> str:
+def _markdown_table(title: str, legend: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    return [title, "", legend, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(cells) + " |" for cells in rows), ""]
+
+
+def _html(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity]) -> str:
     out = ['<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>clbench leaderboard</title>',
            "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;"
            "text-align:right}td:first-child{text-align:left}</style></head><body>"]
     for table in tables:
-        out.append(f"<h3>{html.escape(table.title())}</h3><p>{html.escape(_legend(table))}</p><table>")
-        out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in _header(table)) + "</tr>")
-        for row in table.rows:
-            cells = (f"<b>{html.escape(text)}</b>" if best else html.escape(text) for text, best in _cells(table, row))
-            out.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        out.append("</table>")
+        out += _html_table(table.title(), _legend(table), _header(table),
+                           [[f"<b>{html.escape(text)}</b>" if best else html.escape(text)
+                             for text, best in _cells(table, row)] for row in table.rows])
+    for section in matched:
+        out += _html_table(_matched_title(section), _matched_legend(section), _MATCHED_HEADER,
+                           [[html.escape(cell) for cell in cells] for cells in _matched_rows(section)])
     if notes:
         out.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _html_table(title: str, legend: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    return [f"<h3>{html.escape(title)}</h3><p>{html.escape(legend)}</p><table>",
+            "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
+            *("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>" for cells in rows), "</table>"]
 
 
 def _row_data(table: Table, row: Row) -> dict:
@@ -124,23 +161,35 @@ def _row_data(table: Table, row: Row) -> dict:
         "best": sorted(row.best),
     }
     for column in table.columns:
-        estimate = row.estimates[column.key]
-        data[column.key] = None if estimate is None else {"mean": estimate.mean, "low": estimate.low,
-                                                           "high": estimate.high, "n": estimate.n}
+        data[column.key] = _estimate_data(row.estimates[column.key])
     if table.baseline is not None:
         data["baseline"] = table.baseline.label
         for key in COMPARED:
-            comparison = row.versus_baseline.get(key)
-            data[f"{key}_vs_baseline"] = None if comparison is None else {
-                "difference": comparison.difference.mean, "low": comparison.difference.low,
-                "high": comparison.difference.high, "p_value": comparison.p_value, "p_holm": comparison.p_holm,
-                "seeds": list(comparison.seeds)}
+            data[f"{key}_vs_baseline"] = _comparison_data(row.versus_baseline.get(key))
     return data
 
 
-def _json(tables: list[Table], notes: list[str]) -> str:
+def _estimate_data(estimate: Estimate | None) -> dict | None:
+    return None if estimate is None else {"mean": estimate.mean, "low": estimate.low, "high": estimate.high,
+                                          "n": estimate.n}
+
+
+def _comparison_data(comparison: PairedComparison | None) -> dict | None:
+    return None if comparison is None else {
+        "difference": comparison.difference.mean, "low": comparison.difference.low,
+        "high": comparison.difference.high, "p_value": comparison.p_value, "p_holm": comparison.p_holm,
+        "seeds": list(comparison.seeds)}
+
+
+def _json(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity]) -> str:
     rows = [_row_data(table, row) for table in tables for row in table.rows]
-    return json.dumps({"confidence": CONFIDENCE, "rows": rows, "notes": notes}, indent=2) + "\n"
+    sections = [{"stream": m.group.stream, "backbone": m.group.backbone, "settings": m.group.settings,
+                 "plasticity_level": m.level, "baseline": m.baseline,
+                 "rows": [{"strategy": row.strategy, "forgetting": _estimate_data(row.forgetting),
+                           "forgetting_vs_baseline": _comparison_data(row.versus_baseline)} for row in m.rows]}
+                for m in matched]
+    return json.dumps({"confidence": CONFIDENCE, "rows": rows, "matched_plasticity": sections, "notes": notes},
+                      indent=2) + "\n"
 
 
 def _csv(tables: list[Table], notes: list[str]) -> str:

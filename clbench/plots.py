@@ -1,5 +1,6 @@
 """Figures of the leaderboard tables (PNG): the accuracy matrix, every task's accuracy over the
-stream, forgetting per strategy, and backbone drift per block of layers."""
+stream, forgetting per strategy, and backbone drift per block of layers; and of lr curves: lr
+sensitivity and the plasticity-forgetting plane."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from clbench.atomic import write_bytes_atomically  # noqa: E402
+from clbench.curves import CurveGroup, Point  # noqa: E402
 from clbench.leaderboard import Row, Table  # noqa: E402
-from clbench.stats import mean_interval  # noqa: E402
+from clbench.stats import Estimate, mean_interval  # noqa: E402
 
 
 def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
@@ -148,3 +150,92 @@ def _drift_per_block(table: Table, colours):
     ax.grid(alpha=0.3)
     figure.legend(*ax.get_legend_handles_labels(), loc="outside right center", fontsize=8)
     return figure, "backbone drift per block after the last task (mean over seeds), input side on the left"
+
+
+def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path) -> list[Path]:
+    """Per group of lr curves: the lr sensitivity of validation accuracy, test accuracy and
+    forgetting, and the plasticity-forgetting plane; the tuned choice (the runs of the matching
+    tuned table) marked on both."""
+    written = []
+    for group in groups:
+        tuned = _tuned_rows(group, tables)
+        colours = {strategy: plt.get_cmap("tab10")(i % 10) for i, strategy in enumerate(sorted(group.curves))}
+        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{group.stream}__{group.backbone}__freeze_norm_stats-"
+                                                  f"{group.settings.get('freeze_norm_stats')}")
+        for name, draw in (("lr_sensitivity", _lr_sensitivity), ("plasticity_forgetting", _plasticity_forgetting)):
+            figure, caption = draw(group, tuned, colours)
+            figure.suptitle(f"{group.title()}\n{caption}", fontsize=10)
+            path = Path(out_dir) / f"{stem}__{name}.png"
+            save_figure(figure, path)
+            written.append(path)
+    return written
+
+
+def _tuned_rows(group: CurveGroup, tables: list[Table]) -> dict[str, Row]:
+    """The strategies' rows at tuned settings with the curves' stream, backbone and run settings."""
+    untuned = {key: value for key, value in group.settings.items() if key != "tuned"}
+    return {row.strategy: row for table in tables
+            if table.settings.get("tuned") and (table.stream, table.backbone) == (group.stream, group.backbone)
+            and {k: v for k, v in table.settings.items() if k != "tuned"} == untuned
+            for row in table.rows if row.records}
+
+
+def _by_lr(seeds: dict[int, list[Point]], value) -> tuple[list[float], list[Estimate]]:
+    """The curves' lrs and, at each, the estimate over the seeds that have a value there."""
+    at = defaultdict(list)
+    for points in seeds.values():
+        for point in points:
+            if (v := value(point)) is not None:
+                at[point.lr].append(v)
+    lrs = sorted(at)
+    return lrs, [mean_interval(at[lr]) for lr in lrs]
+
+
+def _lr_sensitivity(group: CurveGroup, tuned: dict[str, Row], colours):
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = (("validation accuracy (%)", lambda p: p.val_acc), ("test accuracy (%)", lambda p: p.acc),
+              ("forgetting (points)", lambda p: p.forgetting))
+    for ax, (label, value) in zip(axes, panels):
+        for strategy, seeds in sorted(group.curves.items()):
+            lrs, estimates = _by_lr(seeds, value)
+            errors = [[e.mean - e.low if e.low is not None else 0 for e in estimates],
+                      [e.high - e.mean if e.high is not None else 0 for e in estimates]]
+            ax.errorbar(lrs, [e.mean for e in estimates], yerr=errors, marker="o", ms=3, capsize=2,
+                        color=colours[strategy], label=f"{strategy} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            if strategy in tuned:
+                ax.axvline(tuned[strategy].config["lr"][0], color=colours[strategy], ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return figure, ("mean and 95% interval over seeds where there are several; dotted: the tuned lr "
+                    "(chosen on validation accuracy)")
+
+
+def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
+    from clbench.curves import matched_plasticity
+
+    figure, ax = plt.subplots(figsize=(7.5, 5.5))
+    for strategy, seeds in sorted(group.curves.items()):
+        lrs, plasticity = _by_lr(seeds, lambda p: p.plasticity)
+        _, forgetting = _by_lr(seeds, lambda p: p.forgetting)
+        ax.plot([e.mean for e in plasticity], [e.mean for e in forgetting], marker="o", ms=3,
+                color=colours[strategy], label=strategy)
+        for lr, x, y in zip(lrs, plasticity, forgetting):
+            ax.annotate(f"{lr:g}", (x.mean, y.mean), fontsize=6, color=colours[strategy],
+                        xytext=(2, 2), textcoords="offset points")
+        if strategy in tuned:
+            row = tuned[strategy]
+            x = mean_interval([r["metrics"]["plasticity"] for r in row.records]).mean
+            y = mean_interval([r["metrics"]["forgetting"] for r in row.records]).mean
+            ax.plot([x], [y], marker="*", ms=14, color=colours[strategy], mec="black")
+    matched = matched_plasticity(group)
+    if matched is not None:
+        ax.axvline(matched.level, color="grey", ls="--", lw=1)
+    ax.set_xlabel("plasticity: accuracy on each task right after learning it (%)")
+    ax.set_ylabel("forgetting (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure, ("each strategy's lr grid (labels: lr; mean over seeds), stars: its tuned runs' mean;\n"
+                    "dashed: the plasticity at which forgetting is compared (the highest every curve reaches)")

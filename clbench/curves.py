@@ -1,0 +1,112 @@
+"""Learning-rate curves: every strategy's runs over an lr grid (a tuning's trials and more seeds of
+it), and forgetting compared at matched plasticity.
+
+An optimizer that learns less also forgets less, so forgetting alone cannot say which one protects
+old tasks better. Along its lr curve, each strategy trades plasticity (mean accuracy on every task
+right after learning it) for forgetting; compared at the same plasticity, what remains of the
+difference in forgetting is the optimizer's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from clbench.leaderboard import table_settings
+from clbench.records import config_hash
+from clbench.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
+
+
+@dataclass(frozen=True)
+class Point:
+    lr: float
+    plasticity: float
+    forgetting: float
+    acc: float
+    val_acc: float | None
+
+
+@dataclass
+class CurveGroup:
+    """The curves of one stream, backbone and set of run settings: {strategy: {seed: points by lr}}."""
+
+    stream: str
+    backbone: str
+    settings: dict
+    curves: dict[str, dict[int, list[Point]]] = field(default_factory=lambda: defaultdict(dict))
+
+    def title(self) -> str:
+        return f"{self.stream} · {self.backbone}"
+
+
+def lr_curves(records: list[dict]) -> list[CurveGroup]:
+    """Completed runs with one lr for every task, grouped into curves: a strategy's runs of one seed
+    that differ in nothing but the lr form its curve for that seed (at least 3 points)."""
+    groups: dict[tuple, CurveGroup] = {}
+    by_curve: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        lrs = record["config"].get("lr")
+        if record["status"] != "completed" or not lrs or len(set(lrs)) != 1:
+            continue
+        settings = table_settings(record)
+        key = (record["stream"], record["backbone"], config_hash(settings))
+        groups.setdefault(key, CurveGroup(record["stream"], record["backbone"], settings))
+        rest = {k: v for k, v in record["config"].items() if k not in ("lr", "tuned")}
+        by_curve[key, record["strategy"], config_hash(rest), record["seed"]].append(record)
+    for (key, strategy, _, seed), runs in by_curve.items():
+        if len(runs) >= 3:
+            groups[key].curves[strategy][seed] = sorted((_point(r) for r in runs), key=lambda p: p.lr)
+    return [group for group in groups.values() if group.curves]
+
+
+def _point(record: dict) -> Point:
+    metrics, val = record["metrics"], record.get("val_metrics") or {}
+    return Point(record["config"]["lr"][0], metrics["plasticity"], metrics["forgetting"], metrics["acc"], val.get("acc"))
+
+
+def forgetting_at(points: list[Point], level: float) -> float | None:
+    """Forgetting where the curve, walked from the smallest lr, first reaches plasticity `level`,
+    interpolated linearly in plasticity between the two points around it; None when the curve
+    starts above the level or never reaches it."""
+    if points[0].plasticity > level:
+        return None
+    for low, high in zip(points, points[1:]):
+        if high.plasticity >= level:
+            share = (level - low.plasticity) / (high.plasticity - low.plasticity) if high.plasticity > low.plasticity else 0
+            return low.forgetting + share * (high.forgetting - low.forgetting)
+    return points[-1].forgetting if points[-1].plasticity == level else None
+
+
+@dataclass(frozen=True)
+class MatchedRow:
+    strategy: str
+    forgetting: Estimate | None  # over the seeds whose curve reaches the level
+    versus_baseline: PairedComparison | None
+
+
+@dataclass(frozen=True)
+class MatchedPlasticity:
+    group: CurveGroup
+    level: float  # the highest plasticity every strategy's every curve reaches
+    rows: list[MatchedRow]
+    baseline: str
+
+
+def matched_plasticity(group: CurveGroup, baseline: str = "adamw") -> MatchedPlasticity | None:
+    """Every strategy's forgetting at the common plasticity level, and its paired difference from
+    the baseline's on the seeds both have (p-values Holm-corrected together). None with fewer than
+    two strategies."""
+    if len(group.curves) < 2:
+        return None
+    level = min(max(p.plasticity for p in points) for seeds in group.curves.values() for points in seeds.values())
+    at_level = {strategy: {seed: value for seed, points in seeds.items()
+                           if (value := forgetting_at(points, level)) is not None}
+                for strategy, seeds in sorted(group.curves.items())}
+    reference = at_level.get(baseline, {})
+    rows = [MatchedRow(strategy, mean_interval(list(values.values())) if values else None,
+                       None if strategy == baseline or not reference else paired_comparison(values, reference))
+            for strategy, values in at_level.items()]
+    tested = [i for i, row in enumerate(rows) if row.versus_baseline and row.versus_baseline.p_value is not None]
+    for i, p_holm in zip(tested, holm([rows[i].versus_baseline.p_value for i in tested])):
+        rows[i] = replace(rows[i], versus_baseline=replace(rows[i].versus_baseline, p_holm=p_holm))
+    return MatchedPlasticity(group, level, rows, baseline)
