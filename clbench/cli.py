@@ -91,17 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--baseline", default="adamw", help="strategy the others are compared with (default adamw)")
     board.add_argument("--format", choices=("md", "csv", "html", "json"), default="md")
     board.add_argument("--out", type=Path, help="write to this file instead of standard output")
-    board.add_argument("--curves", type=Path, default=Path("results/tuning"),
+    board.add_argument("--curves", type=Path, metavar="DIR",
                        help="records of lr grids (tuning trials) for forgetting at matched plasticity "
-                            "(default results/tuning, when it exists)")
+                            "(default: the folder tuning beside --results, when it exists)")
 
     plot = commands.add_parser("plot", help="PNG figures of the leaderboard's run groups")
     plot.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
     plot.add_argument("--stream", help="only this stream")
     plot.add_argument("--out", type=Path, default=Path("results/figures"), help="folder for the PNG files")
-    plot.add_argument("--curves", type=Path, default=Path("results/tuning"),
-                      help="records of lr grids: lr sensitivity and plasticity-forgetting figures (default "
-                           "results/tuning, when it exists)")
+    plot.add_argument("--curves", type=Path, metavar="DIR",
+                      help="records of lr grids: lr sensitivity and plasticity-forgetting figures (default: the "
+                           "folder tuning beside --results, when it exists)")
 
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
@@ -333,7 +333,7 @@ def _leaderboard(args) -> int:
     from clbench.leaderboard_format import render
 
     tables, left_out = _tables(args.results, args.stream, args.baseline)
-    matched = [m for group in _curve_groups(args.curves, args.stream)
+    matched = [m for group in _curve_groups(args, args.stream)
                if (m := matched_plasticity(group, args.baseline)) is not None]
     _write_output(render(tables, left_out, args.format, matched), args.out)
     return 0
@@ -344,17 +344,19 @@ def _plot(args) -> int:
 
     tables, _ = _tables(args.results, args.stream)
     paths = plot_tables(tables, args.out)
-    paths += plot_curves(_curve_groups(args.curves, args.stream), tables, args.out)
+    paths += plot_curves(_curve_groups(args, args.stream), tables, args.out)
     for path in paths:
         print(path)
     return 0
 
 
-def _curve_groups(folder: Path, stream: str | None):
-    """The lr curves in the records of `folder` (none when it does not exist)."""
+def _curve_groups(args, stream: str | None):
+    """The lr curves in the records of --curves, or of the folder tuning beside --results (none when
+    it does not exist)."""
     from clbench.curves import lr_curves
     from clbench.records import load_records
 
+    folder = args.curves or args.results.parent / "tuning"
     if not folder.is_dir():
         return []
     records, problems = load_records(folder)

@@ -1,0 +1,84 @@
+"""Learning-rate curves and forgetting at matched plasticity, worked out by hand; the leaderboard
+section and the figures they give."""
+
+import json
+
+import pytest
+
+from clbench.cli import main
+from clbench.curves import Point, forgetting_at, lr_curves, matched_plasticity
+from test_leaderboard import record, write
+
+
+def point(lr, plasticity, forgetting):
+    return Point(lr, plasticity, forgetting, 0.0, None)
+
+
+def test_forgetting_is_interpolated_where_the_curve_first_reaches_the_level():
+    curve = [point(1e-4, 40.0, 2.0), point(1e-3, 80.0, 10.0), point(1e-2, 60.0, 30.0), point(1e-1, 90.0, 50.0)]
+    assert forgetting_at(curve, 60.0) == pytest.approx(6.0)  # halfway from 40 to 80: the rising side
+    assert forgetting_at(curve, 40.0) == pytest.approx(2.0)
+    assert forgetting_at(curve, 85.0) == pytest.approx(30.0 + (25 / 30) * 20.0)
+    assert forgetting_at(curve, 30.0) is None and forgetting_at(curve, 95.0) is None
+
+
+def curve_record(strategy, seed, lr, plasticity, forgetting, **settings):
+    """A two-task run whose plasticity and forgetting are the given ones."""
+    r = record(strategy, seed, forgetting, 2 * plasticity - 90.0, lr=lr, **settings)
+    r["metrics"].update(plasticity=plasticity)
+    r["val_metrics"] = {"acc": r["metrics"]["acc"] + 1}
+    return r
+
+
+def curves(tmp_path):
+    """adamw: forgetting 20 at plasticity 80, nanoadam 16 to 19 over seeds; one lr curve per seed."""
+    records = []
+    for seed, nano in enumerate((16.0, 18.0, 19.0)):
+        for lr, plasticity, scale in ((1e-5, 40.0, 0.0), (1e-4, 80.0, 1.0), (1e-3, 90.0, 2.0)):
+            records.append(curve_record("adamw", seed, lr, plasticity, 20.0 * scale))
+            records.append(curve_record("nanoadam", seed, lr * 10, plasticity - 5 * (lr == 1e-3), nano * scale))
+    return records
+
+
+def test_matched_plasticity_compares_at_the_highest_common_level_paired_over_seeds(tmp_path):
+    (group,) = lr_curves(curves(tmp_path))
+    assert sorted(group.curves) == ["adamw", "nanoadam"] and sorted(group.curves["adamw"]) == [0, 1, 2]
+    matched = matched_plasticity(group)
+    assert matched.level == 85.0  # nanoadam's curves top out at 85
+    adamw, nano = matched.rows
+    assert adamw.forgetting.mean == pytest.approx(30.0)  # halfway from (80, 20) to (90, 40)
+    # nanoadam reaches 85 at its top: 2 x 16, 18, 19
+    assert nano.forgetting.mean == pytest.approx(2 * (16 + 18 + 19) / 3)
+    assert nano.versus_baseline.difference.mean == pytest.approx(2 * (16 + 18 + 19) / 3 - 30.0)
+    assert nano.versus_baseline.seeds == (0, 1, 2) and nano.versus_baseline.p_holm == nano.versus_baseline.p_value
+
+
+def test_runs_of_other_settings_or_per_task_lrs_make_no_curve(tmp_path):
+    records = curves(tmp_path)
+    records.append(curve_record("sgd", 0, 1e-3, 50.0, 5.0))  # one point is not a curve
+    records.append({**curve_record("sgd", 0, 1e-2, 50.0, 5.0), "config": {**records[0]["config"], "lr": [1e-3, 1e-2]}})
+    other = [curve_record("adamw", 0, lr, 50.0, 5.0, freeze_norm_stats=True) for lr in (1e-4, 1e-3, 1e-2)]
+    groups = lr_curves(records + other)
+    assert len(groups) == 2 and all("sgd" not in group.curves for group in groups)
+    assert matched_plasticity(next(g for g in groups if g.settings["freeze_norm_stats"])) is None  # one strategy
+
+
+def test_leaderboard_and_plot_show_the_curves_beside_the_tables(capsys, tmp_path):
+    write(tmp_path / "tuning", curves(tmp_path))
+    tuned = [curve_record(s, seed, 3e-4, 85.0, 10.0, tuned=f"s__b__{s}__x.json") for s in ("adamw", "nanoadam")
+             for seed in range(3)]
+    runs = tuned + [record("adamw", seed, 10.0, 80.0) for seed in range(3)]
+    runs = write(tmp_path / "runs", [{**r, "drift_per_layer_l2": {"blocks.0.weight": 1.0}} for r in runs])
+    assert main(["leaderboard", "--results", str(runs), "--format", "json"]) == 0
+    board = json.loads(capsys.readouterr().out)
+    (section,) = board["matched_plasticity"]
+    assert section["plasticity_level"] == 85.0 and [r["strategy"] for r in section["rows"]] == ["adamw", "nanoadam"]
+    labels = {(row["label"], row["settings"]["tuned"]) for row in board["rows"]}
+    assert labels == {("adamw", False), ("adamw (lr 0.0003)", True), ("nanoadam (lr 0.0003)", True)}
+    assert main(["leaderboard", "--results", str(runs)]) == 0
+    assert "### Forgetting at matched plasticity" in capsys.readouterr().out
+
+    assert main(["plot", "--results", str(runs), "--out", str(tmp_path / "figures")]) == 0
+    names = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert sum(name.endswith(("__lr_sensitivity.png", "__plasticity_forgetting.png")) for name in names) == 2
+    assert len(names) == 4 * 2 + 2  # four per table (tuned and not), two per group of curves
