@@ -23,11 +23,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clbench.atomic import write_text_atomically  # noqa: E402
-from clbench.backbones import create_backbone  # noqa: E402
+from clbench.training.backbones import create_backbone  # noqa: E402
 from clbench.config import resolve_config  # noqa: E402
-from clbench.datasets import DataSource  # noqa: E402
-from clbench.engine import RunRequest, run_experiment  # noqa: E402
-from clbench.model import ImageInput, TaskHeadsModel  # noqa: E402
+from clbench.data.datasets import DataSource  # noqa: E402
+from clbench.training.engine import RunRequest, run_experiment  # noqa: E402
+from clbench.training.model import ImageInput, TaskHeadsModel  # noqa: E402
 from clbench.records import environment  # noqa: E402
 from clbench.registry import get_strategy, get_stream  # noqa: E402
 from clbench.streams import load_stream  # noqa: E402

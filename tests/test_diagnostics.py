@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clbench.cli import main
-from clbench.diagnostics import ratio_r, small_weight_large_gradient_overlap
+from clbench.diagnostics.small_weights import ratio_r, small_weight_large_gradient_overlap
 
 
 def test_ratio_r_by_hand():

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from clbench.config import resolve_config
-from clbench.datasets import DataSource
-from clbench.engine import RunRequest, run_experiment
+from clbench.data.datasets import DataSource
+from clbench.training.engine import RunRequest, run_experiment
 from clbench.registry import get_stream
 from clbench.strategy import Strategy
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from clbench import metrics
+from clbench.training import metrics
 
 # Three tasks, values picked so that every metric differs from its common mis-definitions.
 R = [

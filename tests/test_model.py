@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from clbench.model import ImageInput, TaskHeadsModel
+from clbench.training.model import ImageInput, TaskHeadsModel
 
 
 class Flatten(nn.Module):

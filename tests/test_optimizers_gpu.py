@@ -75,8 +75,8 @@ def test_our_microadam_is_close_to_the_official_one_in_bf16():
 def test_the_official_microadam_trains_inside_clbench():
     """official=true: the strategy makes the model bf16 and contiguous, as the package needs."""
     from clbench.config import resolve_config
-    from clbench.datasets import DataSource
-    from clbench.engine import RunRequest, run_experiment
+    from clbench.data.datasets import DataSource
+    from clbench.training.engine import RunRequest, run_experiment
     from clbench.registry import get_strategy, get_stream
 
     stream, strategy = get_stream("fashionmnist_mnist"), get_strategy("microadam")

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from clbench.cli import main
-from clbench.plots import block_drift, layer_block
+from clbench.reporting.plots import block_drift, layer_block
 from test_leaderboard import record, write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

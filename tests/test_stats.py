@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from clbench.stats import holm, mean_interval, paired_comparison
+from clbench.reporting.stats import holm, mean_interval, paired_comparison
 
 T_975_DF2 = 0.95 * math.sqrt(2 / (1 - 0.95**2))  # solves t / sqrt(2 + t^2) = 0.95: 4.3027
 

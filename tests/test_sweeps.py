@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from clbench.checkpoints import checkpoint_path
+from clbench.training.checkpoints import checkpoint_path
 from clbench.errors import UsageError
 from clbench.records import is_completed
-from clbench.runlock import ALREADY_RUNNING, RunLock, lock_path
+from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
 from clbench.sweeps.spec import load_sweep
 from test_cli import CLBENCH, assert_one_line_error, clbench
 

@@ -10,12 +10,12 @@ from fake_torchvision import (trust_cifar, trust_flowers102, trust_svhn, write_c
 from torchvision import datasets as tv
 
 from clbench.config import resolve_config
-from clbench.datasets import DataSource
-from clbench.engine import RunRequest, run_experiment
+from clbench.data.datasets import DataSource
+from clbench.training.engine import RunRequest, run_experiment
 from clbench.errors import UsageError
 from clbench.registry import get_strategy, get_stream
 from clbench.streams import load_stream
-from clbench.torchvision_data import TORCHVISION_DATASETS
+from clbench.data.torchvision_data import TORCHVISION_DATASETS
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import torch
 
 from clbench import streams
 from clbench.config import resolve_config
-from clbench.datasets import DatasetSpec, DataSource, ImageSplits
+from clbench.data.datasets import DatasetSpec, DataSource, ImageSplits
 from clbench.errors import UsageError
 from clbench.registry import get_strategy
 from clbench.streams import StreamSpec, TaskSpec, load_stream

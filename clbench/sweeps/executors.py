@@ -22,7 +22,7 @@ from typing import Callable
 from clbench.errors import UsageError
 from clbench.quiet import import_quietly
 from clbench.records import is_completed
-from clbench.runlock import ALREADY_RUNNING
+from clbench.training.runlock import ALREADY_RUNNING
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def _merged(top: dict, grid: dict) -> dict:
 def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, results: Path) -> list[PlannedRun]:
     """The runs of one grid (its keys merged with the top level's); own_strategies: the
     [strategies] tables written in the grid itself, which must name strategies it runs."""
-    from clbench.backbones import check_backbone_name
+    from clbench.training.backbones import check_backbone_name
     from clbench.registry import get_strategy, get_stream
 
     def key_path(*keys):  # where a merged key was written: in this grid, else at the top

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clbench.checkpoints import checkpoint_path, load_checkpoint
+from clbench.training.checkpoints import checkpoint_path, load_checkpoint
 from clbench.errors import UsageError
 from clbench.records import load_records, save_record
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from clbench.leaderboard import table_settings
+from clbench.reporting.leaderboard import table_settings
 from clbench.records import config_hash
-from clbench.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
+from clbench.reporting.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from clbench.atomic import write_bytes_atomically  # noqa: E402
-from clbench.curves import CurveGroup, Point  # noqa: E402
-from clbench.leaderboard import Row, Table  # noqa: E402
-from clbench.stats import Estimate, mean_interval  # noqa: E402
+from clbench.reporting.curves import CurveGroup, Point  # noqa: E402
+from clbench.reporting.leaderboard import Row, Table  # noqa: E402
+from clbench.reporting.stats import Estimate, mean_interval  # noqa: E402
 
 
 def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
@@ -214,7 +214,7 @@ def _lr_sensitivity(group: CurveGroup, tuned: dict[str, Row], colours):
 
 
 def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
-    from clbench.curves import matched_plasticity
+    from clbench.reporting.curves import matched_plasticity
 
     figure, ax = plt.subplots(figsize=(7.5, 5.5))
     for strategy, seeds in sorted(group.curves.items()):

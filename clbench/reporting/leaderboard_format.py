@@ -7,9 +7,9 @@ import html
 import io
 import json
 
-from clbench.curves import MatchedPlasticity
-from clbench.leaderboard import COMPARED, Row, Table
-from clbench.stats import CONFIDENCE, Estimate, PairedComparison
+from clbench.reporting.curves import MatchedPlasticity
+from clbench.reporting.leaderboard import COMPARED, Row, Table
+from clbench.reporting.stats import CONFIDENCE, Estimate, PairedComparison
 
 
 def render(tables: list[Table], notes: list[str], fmt: str, matched: list[MatchedPlasticity] = ()) -> str:

@@ -15,7 +15,7 @@ from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
 from clbench.records import config_hash, record_effective_settings
-from clbench.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
+from clbench.reporting.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
 
 # amp and channels_last as they took effect (CUDA only), with the device, not as requested

@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from clbench.atomic import write_text_atomically
-from clbench.backbones import create_backbone
-from clbench.datasets import DataSource
-from clbench.diagnostics import LayerDiagnostic, diagnose, diagnosed_parameters, mean_gradient_magnitudes
-from clbench.model import ImageInput, TaskHeadsModel
-from clbench.plots import plt, save_figure
+from clbench.training.backbones import create_backbone
+from clbench.data.datasets import DataSource
+from clbench.diagnostics.small_weights import LayerDiagnostic, diagnose, diagnosed_parameters, mean_gradient_magnitudes
+from clbench.training.model import ImageInput, TaskHeadsModel
+from clbench.reporting.plots import plt, save_figure
 from clbench.records import SCHEMA_VERSION, environment
 from clbench.streams import StreamSpec, load_stream
 

@@ -16,7 +16,7 @@ import torch
 from torchvision import datasets as tv
 from torchvision.datasets.utils import check_md5
 
-from clbench.datasets import DataSource, DatasetSpec, ImageSplits, cache_dir, data_roots
+from clbench.data.datasets import DataSource, DatasetSpec, ImageSplits, cache_dir, data_roots
 from clbench.errors import UsageError
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from clbench.batches import TensorBatches
+from clbench.data.batches import TensorBatches
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from avalanche.training.templates import SupervisedTemplate
 from torch.nn.modules.batchnorm import _NormBase
 from tqdm.auto import tqdm
 
-from clbench import metrics
-from clbench.backbones import create_backbone
-from clbench.batches import TensorBatches
-from clbench.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from clbench.datasets import DataSource
+from clbench.training import metrics
+from clbench.training.backbones import create_backbone
+from clbench.data.batches import TensorBatches
+from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
+from clbench.data.datasets import DataSource
 from clbench.errors import Diverged, UsageError
-from clbench.model import ImageInput, TaskHeadsModel
+from clbench.training.model import ImageInput, TaskHeadsModel
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, effective_settings, environment
 from clbench.strategy import Strategy

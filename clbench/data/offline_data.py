@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from clbench.atomic import write_bytes_atomically
-from clbench.datasets import DataSource, DatasetSpec, ImageSplits, cache_dir, data_roots, per_class_subset
+from clbench.data.datasets import DataSource, DatasetSpec, ImageSplits, cache_dir, data_roots, per_class_subset
 from clbench.errors import UsageError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
