@@ -161,6 +161,8 @@ def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file):
         tuned_config(stream, get_strategy("sgd"), "efficientnet_lite0", [], True, tuned_file)
     with pytest.raises(UsageError, match="no tuned settings in .* with these run settings"):
         tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", ["epochs=2"], True, tuned_file.parent)
+    with pytest.raises(UsageError, match="no tuned-settings folder or file .*; run clbench tune"):
+        tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", [], True, tuned_file.parent / "none")
     with pytest.raises(UsageError, match="--set lr clashes with the tuned choice"):
         tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", ["lr=1"], True, tuned_file)
     result = clbench("run", "--smoke", "--strategy", "adamw", "--set", "epochs=2", "--tuned", str(tuned_file),

@@ -65,18 +65,19 @@ class StrategyTuning:
         self.chosen: list[Trial] | None = None
 
     def planned(self) -> list[PlannedRun]:
+        """Every trial's runs, seed by seed."""
+        by_point = self._runs_by_point()
+        return [runs[i] for i in range(len(self.request.seeds)) for _, runs in by_point]
+
+    def _runs_by_point(self) -> list[tuple[dict[str, str], list[PlannedRun]]]:
         r = self.request
-        return [plan_run(r.stream, self.strategy, r.backbone, seed,
-                         [*r.assignments, *(f"{k}={v}" for k, v in point.items())], r.smoke, r.trials_dir)
-                for seed in r.seeds for point in point_assignments(self.space)]
+        return [(point, [plan_run(r.stream, self.strategy, r.backbone, seed,
+                                  [*r.assignments, *(f"{k}={v}" for k, v in point.items())], r.smoke, r.trials_dir)
+                         for seed in r.seeds])
+                for point in point_assignments(self.space)]
 
     def select(self) -> None:
-        runs = self.planned()
-        points = point_assignments(self.space)
-        by_point = [[run for run in runs if run.assignments[len(self.request.assignments):] ==
-                     tuple(f"{k}={v}" for k, v in point.items())] for point in points]
-        self.trials = [Trial(point, [_load(run.record) for run in point_runs])
-                       for point, point_runs in zip(points, by_point)]
+        self.trials = [Trial(point, [_load(run.record) for run in runs]) for point, runs in self._runs_by_point()]
         if any(record is None for trial in self.trials for record in trial.records):
             self.chosen = None
             return

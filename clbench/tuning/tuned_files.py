@@ -78,6 +78,9 @@ def tuned_config(stream: StreamSpec, strategy: Strategy, backbone: str, assignme
     is a file, or a folder searched for the one file that matches the run. One-line UsageError when
     none matches, or the run sets a key the file chose."""
     base = resolve_config(stream, strategy, assignments, smoke=smoke, backbone=backbone)
+    if not Path(tuned).exists():
+        raise UsageError(f"no tuned-settings folder or file {tuned}; run clbench tune --stream {stream.name} "
+                         f"--backbone {backbone} --strategy {strategy.name} first, or drop --tuned")
     if Path(tuned).is_dir():
         candidates = [TunedFile.load(p) for p in sorted(Path(tuned).glob(f"{stream.name}__{backbone}__{strategy.name}__*.json"))]
         matching = [f for f in candidates if f.mismatch(stream.name, backbone, strategy.name, base) is None]
