@@ -182,7 +182,8 @@ def _given_keys(request: TuneRequest) -> set[str]:
 def run_trials(runs: list[PlannedRun], request: TuneRequest, executor: str, placement: Placement,
                run_options: list[str], progress: bool) -> bool:
     complete = {run.record for run in runs if _load(run.record) is not None}  # a diverged trial is not run again
-    manifest = Manifest(request.trials_dir / f"{request.stream}__{request.backbone}.tune.json",
+    name = f"{request.stream}__{request.backbone}__{'+'.join(request.strategies)}.tune.json"
+    manifest = Manifest(request.trials_dir / name,
                         f"tuning {request.stream} x {request.backbone}", {"tune": request.command},
                         request.trials_dir, executor, runs, complete)
     interrupted = run_planned(runs, complete, manifest, executor, placement, run_options, progress)
