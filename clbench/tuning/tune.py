@@ -12,7 +12,6 @@ from pathlib import Path
 
 from clbench.config import resolve_config
 from clbench.errors import UsageError
-from clbench.records import is_completed
 from clbench.registry import get_strategy, get_stream
 from clbench.sweeps.executors import Placement
 from clbench.sweeps.manifest import Manifest
@@ -21,9 +20,6 @@ from clbench.sweeps.sweep import run_planned
 from clbench.tuning.select import MODES, OBJECTIVE, Trial, choose, score_trials
 from clbench.tuning.space import lr_grid, parse_space, point_assignments, widened
 from clbench.tuning.tuned_files import settings_without, tuned_name, write_tuned
-
-DEFAULT_SEEDS = (100,)  # the reported runs use 0, 1, 2, ...: tuning never sees their seeds
-
 
 @dataclass(frozen=True)
 class TuneRequest:
@@ -34,7 +30,7 @@ class TuneRequest:
     space: list[str]  # --space KEY=V1,V2,...
     points: int
     decades: float
-    seeds: list[int]
+    seeds: list[int]  # tuning seeds (default 100): reported runs use 0, 1, 2, ..., which tuning never sees
     mode: str
     smoke: bool
     widen: int  # how many times the lr grid may grow by two points where the choice sits on its edge
@@ -140,7 +136,7 @@ def tune(request: TuneRequest, executor: str, placement: Placement, run_options:
     if dry_run:
         runs = [run for t in tunings for run in t.planned()]
         for run in runs:
-            print(f"{'complete' if is_completed(run.record) else 'to run  '}  {run.label()}")
+            print(f"{'done    ' if _load(run.record) is not None else 'to run  '}  {run.label()}")
         print(f"{len(runs)} trials on seeds {', '.join(map(str, request.seeds))} (the grid widens where the "
               "choice sits on its edge)")
         return 0
