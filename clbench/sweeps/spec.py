@@ -43,7 +43,6 @@ GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "tuned", "set",
 TOP_KEYS = (*GRID_KEYS, "grid")
 _DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone": DEFAULT_BACKBONE,  # as clbench run's
              "seeds": [0], "smoke": False, "tuned": False, "set": {}, "strategies": {}}
-DEFAULT_TUNED = Path("results/tuned")
 
 
 @dataclass(frozen=True)
@@ -133,8 +132,9 @@ def _merged(top: dict, grid: dict) -> dict:
 def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, results: Path) -> list[PlannedRun]:
     """The runs of one grid (its keys merged with the top level's); own_strategies: the
     [strategies] tables written in the grid itself, which must name strategies it runs."""
-    from clbench.training.backbones import check_backbone_name
     from clbench.registry import get_strategy, get_stream
+    from clbench.training.backbones import check_backbone_name
+    from clbench.tuning.tuned_files import DEFAULT_TUNED_DIR
 
     def key_path(*keys):  # where a merged key was written: in this grid, else at the top
         own = (*prefix, *keys)
@@ -147,7 +147,7 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
     tuned = grid["tuned"]
     if not isinstance(tuned, (bool, str)):
         raise UsageError(f"{where(key_path('tuned'))}: tuned must be true, false or the path of a folder or file")
-    tuned = (DEFAULT_TUNED if tuned is True else Path(tuned)) if tuned else None
+    tuned = (DEFAULT_TUNED_DIR if tuned is True else Path(tuned)) if tuned else None
     for name in own_strategies:
         if name not in names["strategy"]:
             raise UsageError(f"{where((*prefix, 'strategies', name))}: strategies.{name} names a strategy this grid "
@@ -174,11 +174,11 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
 
 def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where, key_path, results) -> PlannedRun:
     texts = [f"{key}={text}" for key, (text, _) in assignments.items()]
-    culprits = [origin for key, (text, origin) in assignments.items()
-                if _rejects(stream, strategy, backbone, smoke, f"{key}={text}")]
     try:
         return plan_run(stream, strategy, backbone, seed, texts, smoke, results, tuned)
     except UsageError as exc:
+        culprits = [origin for key, (text, origin) in assignments.items()
+                    if _rejects(stream, strategy, backbone, smoke, f"{key}={text}")]
         culprit = culprits[0] if culprits else key_path("tuned") if tuned else ()
         raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone})") from None
 
