@@ -132,16 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_execution_options(command: argparse.ArgumentParser) -> None:
     """How the runs of a sweep or a tuning are executed."""
     command.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
-                       help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
+                         help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
     command.add_argument("--workers", type=_positive_int,
-                       help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
+                         help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
     command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     command.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
     command.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
     command.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                       help="each run also checkpoints every STEPS training steps (for preemptible jobs)")
+                         help="each run also checkpoints every STEPS training steps (for preemptible jobs)")
     command.add_argument("--cpus-per-run", type=_positive_int,
-                       help="torch threads per run (local default: the cores split between workers; else 1)")
+                         help="torch threads per run (local default: the cores split between workers; else 1)")
     command.add_argument("--gpus-per-run", type=int, choices=(0, 1), help="default: 1 when runs train on a GPU")
     command.add_argument("--no-progress", action="store_true", help="no progress bar")
     cluster = command.add_argument_group("Ray and Slurm")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from clbench.reporting.leaderboard import table_settings
 from clbench.records import config_hash
-from clbench.reporting.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
+from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,6 @@ def matched_plasticity(group: CurveGroup, baseline: str = "adamw") -> MatchedPla
     rows = [MatchedRow(strategy, mean_interval(list(values.values())) if values else None,
                        None if strategy == baseline or not reference else paired_comparison(values, reference))
             for strategy, values in at_level.items()]
-    tested = [i for i, row in enumerate(rows) if row.versus_baseline and row.versus_baseline.p_value is not None]
-    for i, p_holm in zip(tested, holm([rows[i].versus_baseline.p_value for i in tested])):
-        rows[i] = replace(rows[i], versus_baseline=replace(rows[i].versus_baseline, p_holm=p_holm))
+    rows = [replace(row, versus_baseline=comparison)
+            for row, comparison in zip(rows, holm_corrected([row.versus_baseline for row in rows]))]
     return MatchedPlasticity(group, level, rows, baseline)

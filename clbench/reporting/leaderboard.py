@@ -10,12 +10,12 @@ means. The p-values of a table's comparisons with the baseline are Holm-correcte
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
 from clbench.records import config_hash, record_effective_settings
-from clbench.reporting.stats import Estimate, PairedComparison, holm, mean_interval, paired_comparison
+from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
 
 # amp and channels_last as they took effect (CUDA only), with the device, not as requested
@@ -149,11 +149,11 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
             for column in (c for c in cols if c.key in COMPARED):
                 row.versus_baseline[column.key] = (
                     None if row is reference else paired_comparison(row.per_seed(column), reference.per_seed(column)))
-    tested = [(row, key) for row in rows for key, comparison in row.versus_baseline.items()
-              if comparison is not None and comparison.p_value is not None]
-    corrected = holm([row.versus_baseline[key].p_value for row, key in tested])
-    for (row, key), p_holm in zip(tested, corrected):
-        row.versus_baseline[key] = replace(row.versus_baseline[key], p_holm=p_holm)
+    compared = [(row, key) for row in rows for key in row.versus_baseline]
+    corrected = holm_corrected([row.versus_baseline[key] for row, key in compared])
+    for (row, key), comparison in zip(compared, corrected):
+        row.versus_baseline[key] = comparison
+    tested = sum(c is not None and c.p_holm is not None for c in corrected)
 
     for column in cols:
         means = {id(row): est.mean for row in rows if (est := row.estimates[column.key]) is not None}
@@ -163,7 +163,7 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
                 if means.get(id(row)) == best:
                     row.best.add(column.key)
     return Table(first["stream"], first["backbone"], list(first["tasks"]), settings, {}, cols, rows, reference,
-                 len(tested))
+                 tested)
 
 
 def _tuned_label(strategy: str, config: dict) -> str:

@@ -4,7 +4,7 @@ Holm's correction of a family of p-values."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from scipy import stats
@@ -73,3 +73,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+def holm_corrected(comparisons: Sequence[PairedComparison | None]) -> list[PairedComparison | None]:
+    """The comparisons with p_holm set, Holm-corrected over those that have a p-value; the others
+    (None, or no p-value) as they were. In the order given."""
+    tested = [i for i, c in enumerate(comparisons) if c is not None and c.p_value is not None]
+    corrected = list(comparisons)
+    for i, p_holm in zip(tested, holm([comparisons[i].p_value for i in tested])):
+        corrected[i] = replace(comparisons[i], p_holm=p_holm)
+    return corrected
