@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from clbench.errors import UsageError
+from clbench.methods.compose import chosen_optimizer, is_method, method_defaults
 from clbench.presets import paper_preset
 from clbench.registry import closest
 from clbench.strategy import Strategy
@@ -53,15 +54,22 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     strategy, the stream's settings for the strategy, the paper's preset when the combination is one
     of its runs, --smoke, then --set. Raises UsageError on a bad --set."""
     config = {**RUN_DEFAULTS, **stream.defaults()}
-    clash = set(config) & set(strategy.defaults)
+    # a method (ewc, replay, ...) trains with an optimizer strategy: its settings and the stream's for it
+    if is_method(strategy):
+        optimizer = chosen_optimizer(strategy, assignments)
+        defaults, trained_by = method_defaults(strategy, optimizer), [optimizer, strategy]
+    else:
+        defaults, trained_by = strategy.defaults, [strategy]
+    clash = set(config) & set(defaults)
     if clash:
         raise RuntimeError(f"strategy {strategy.name!r} redefines run settings {sorted(clash)}")
-    config.update(strategy.defaults)
-    suited = stream.strategy_settings.get(strategy.name, {})
-    if set(suited) - set(strategy.defaults):
-        raise RuntimeError(f"stream {stream.name!r} sets {sorted(set(suited) - set(strategy.defaults))}, "
-                           f"which strategy {strategy.name!r} does not have")
-    config.update(suited)
+    config.update(defaults)
+    for named in trained_by:
+        suited = stream.strategy_settings.get(named.name, {})
+        if set(suited) - set(named.defaults):
+            raise RuntimeError(f"stream {stream.name!r} sets {sorted(set(suited) - set(named.defaults))}, "
+                               f"which strategy {named.name!r} does not have")
+        config.update(suited)
     preset = paper_preset(stream.name, backbone, strategy.name)
     if preset:
         config.update({key: value for key, value in preset.items() if key in config}, preset="paper")

@@ -23,7 +23,8 @@ class Strategy:
     every task from the backbone and that task's head only, so earlier heads stay untouched.
     make_optimizer's config holds the run's settings plus "task_steps", the number of optimizer
     steps the task will take (for schedules), "task", the task's index, and "run_seed", the run's
-    seed (for anything random the optimizer draws).
+    seed (for anything random the optimizer draws). A joint strategy's optimizer gets every head
+    (an nn.ModuleList) as `head`.
     """
 
     name: str
@@ -33,6 +34,9 @@ class Strategy:
     make_plugins: Callable[[dict], list] = field(default=lambda config: [])
     # e.g. a dtype or memory format the optimizer needs; a ValueError is a usage error
     prepare_model: ModelPreparation = field(default=lambda model, config: None)
+    # True: the first task trains on every task's data at once (each example through its own task's
+    # head), later tasks train nothing: joint training, the reference no sequential run can beat
+    joint: bool = False
 
 
 def trainable_parameters(backbone: nn.Module, head: nn.Module) -> list[nn.Parameter]:

@@ -36,3 +36,42 @@ class TensorBatches:
         for batch in order.to(self.images.device).split(self.batch_size):
             labels = self.labels[batch]
             yield [self.images[batch], labels, torch.full_like(labels, self.task)]
+
+
+def mixed_task_batch(parts: list[tuple[torch.Tensor, torch.Tensor, int]], preprocess) -> list[torch.Tensor]:
+    """One [images, labels, task labels] batch from (images, labels, task) parts of several tasks.
+    Parts whose images have one shape are concatenated as they are; otherwise each part goes through
+    `preprocess` (the model's ImageInput) first, as tasks may differ in size and channels."""
+    parts = [part for part in parts if len(part[1])]
+    same_shape = len({part[0].shape[1:] for part in parts}) == 1
+    images = [part[0] if same_shape else preprocess(part[0]) for part in parts]
+    tasks = [torch.full_like(labels, task) for _, labels, task in parts]
+    return [torch.cat(images), torch.cat([part[1] for part in parts]), torch.cat(tasks)]
+
+
+class JointBatches:
+    """Batches over the union of every task's examples (joint training), shuffled together: each
+    batch mixes tasks in proportion to their sizes, every example with its own task label."""
+
+    def __init__(self, tasks: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int, generator: torch.Generator,
+                 preprocess):
+        self.tasks, self.batch_size, self.generator, self.preprocess = tasks, batch_size, generator, preprocess
+        self.offsets = torch.tensor([0, *[len(labels) for _, labels in tasks]]).cumsum(0)
+        self._skip = 0
+
+    def skip_next(self, batches: int) -> None:
+        self._skip = batches
+
+    def __len__(self) -> int:
+        return math.ceil(int(self.offsets[-1]) / self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(int(self.offsets[-1]), generator=self.generator)
+        order, self._skip = order[self._skip * self.batch_size:], 0
+        for batch in order.split(self.batch_size):
+            task_of = torch.searchsorted(self.offsets, batch, right=True) - 1
+            parts = []
+            for task, (images, labels) in enumerate(self.tasks):
+                rows = (batch[task_of == task] - self.offsets[task]).to(images.device)
+                parts.append((images[rows], labels[rows], task))
+            yield mixed_task_batch(parts, self.preprocess)

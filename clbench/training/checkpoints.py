@@ -1,6 +1,6 @@
 """Checkpoints of a run in progress: the model with every head, the partial results, every random
-number generator and, inside a task, the optimizer, the learning-rate schedule and the position in
-the epoch. A run resumed from one finishes with the same record as a run never interrupted.
+number generator, what a method's plugins hold (clbench.methods.state) and, inside a task, the
+optimizer, the learning-rate schedule and the position in the epoch. A run resumed from one finishes with the same record as a run never interrupted.
 
 Files are written atomically beside the records (`<results>/checkpoints/<record name>.pt`) and
 read with torch.load(weights_only=True): loading one never runs code from the file.
@@ -20,7 +20,7 @@ from clbench.atomic import write_bytes_atomically
 from clbench.errors import UsageError
 from clbench.quiet import silenced
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 @dataclass(frozen=True)

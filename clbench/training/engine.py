@@ -18,10 +18,12 @@ from tqdm.auto import tqdm
 
 from clbench.training import metrics
 from clbench.training.backbones import create_backbone
-from clbench.data.batches import TensorBatches
+from clbench.data.batches import JointBatches, TensorBatches
 from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from clbench.data.datasets import DataSource
 from clbench.errors import Diverged, UsageError
+from clbench.methods.compose import OPTIMIZER_KEY
+from clbench.methods.state import held_bytes, stateful
 from clbench.training.model import ImageInput, TaskHeadsModel
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, effective_settings, environment
@@ -74,14 +76,16 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         super().__init__(optimizer=first_optimizer, **kwargs)
 
     def _optimizer_for(self, model: TaskHeadsModel, task: int, task_steps: int):
+        heads = model.heads if self._clbench_strategy.joint else model.heads[task]
         with settings_errors_are_usage_errors(self._clbench_strategy):
             return self._clbench_strategy.make_optimizer(
-                model.backbone, model.heads[task], self._clbench_config["lr"][task],
+                model.backbone, heads, self._clbench_config["lr"][task],
                 {**self._clbench_config, "task_steps": task_steps, "task": task, "run_seed": self._seed},
             )
 
     def check_model_and_optimizer(self, **kwargs):
         self.model = self.model_adaptation()
+        self.model.zero_grad(set_to_none=True)  # no gradient of an earlier task's head lingers into this one
         self.optimizer = self._optimizer_for(self.model, self.experience.current_experience,
                                              task_steps=len(self.dataloader) * self.train_epochs)
 
@@ -138,13 +142,33 @@ class TaskIncrementalTemplate(SupervisedTemplate):
 
     def make_train_dataloader(self, **kwargs):
         task = self.experience.current_experience
-        self.dataloader = TensorBatches(*self._data_on_device(task, "train"), task, self.train_mb_size, self._shuffle)
+        if self._clbench_strategy.joint:
+            self.dataloader = JointBatches([self.data_on_device(t, "train") for t in range(len(self._tasks))],
+                                           self.train_mb_size, self._shuffle, self.model.image_input)
+        else:
+            self.dataloader = TensorBatches(*self.data_on_device(task, "train"), task, self.train_mb_size,
+                                            self._shuffle)
 
     def make_eval_dataloader(self, **kwargs):
         task = self.experience.current_experience
-        self.dataloader = TensorBatches(*self._data_on_device(task, self.eval_split), task, self.eval_mb_size)
+        self.dataloader = TensorBatches(*self.data_on_device(task, self.eval_split), task, self.eval_mb_size)
 
-    def _data_on_device(self, task: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def criterion(self):
+        """A batch mixing tasks (replay, joint training) is scored by every row's own head: the mean
+        over rows of the loss on that head's classes alone."""
+        tasks = self.mb_task_id
+        if len(tasks) == 0 or bool((tasks == tasks[0]).all()):
+            return super().criterion()
+        loss = 0.0
+        for task in tasks.unique().tolist():
+            rows = tasks == task
+            classes = self.model.heads[task].out_features
+            share = rows.sum() / len(tasks)
+            loss = loss + share * self._criterion(self.mb_output[rows, :classes], self.mb_y[rows])
+        return loss
+
+    def data_on_device(self, task: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A task's images and labels of one split ("train", "val", "test"), moved to the device once."""
         if (task, split) not in self._on_device:
             data = self._tasks[task]
             images, labels = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
@@ -295,13 +319,17 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     resume = load_checkpoint(checkpointing.path) if checkpointing else None
     if resume is None:
         progress_so_far = {"baseline": evaluate("test"), "val_baseline": evaluate("val") if validated else None,
-                           "matrix": [], "val_matrix": [], "state_bytes": [], "mask_refreshes": [],
-                           "task_s": [], "train_s": [], "elapsed_s": 0.0}
+                           "matrix": [], "val_matrix": [], "state_bytes": [], "method_bytes": [],
+                           "mask_refreshes": [], "task_s": [], "train_s": [], "elapsed_s": 0.0}
     else:
         model.load_state_dict(resume["model"])
+        for plugin, state in zip(stateful(cl_strategy.plugins), resume["methods"], strict=True):
+            plugin.load_state_dict(state, model)
         progress_so_far = resume["progress"]
-    baseline, val_baseline, matrix, val_matrix, state_bytes, mask_refreshes = (progress_so_far[k] for k in (
-        "baseline", "val_baseline", "matrix", "val_matrix", "state_bytes", "mask_refreshes"))
+        cl_strategy.clock.train_exp_counter = len(progress_so_far["matrix"])  # methods count tasks by it
+    baseline, val_baseline, matrix, val_matrix, state_bytes, method_bytes, mask_refreshes = (
+        progress_so_far[k] for k in ("baseline", "val_baseline", "matrix", "val_matrix", "state_bytes",
+                                     "method_bytes", "mask_refreshes"))
     task_times, train_times = progress_so_far["task_s"], progress_so_far["train_s"]
 
     def save(in_task: dict | None = None) -> None:
@@ -309,6 +337,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         save_checkpoint(checkpointing.path, {
             "model": model.state_dict(), "shuffle": cl_strategy.shuffle_state(),
             "rng": rng_states(), "in_task": in_task, "progress": {**progress_so_far, "elapsed_s": elapsed},
+            "methods": [plugin.state_dict() for plugin in stateful(cl_strategy.plugins)],
         })
 
     if checkpointing and checkpointing.every_steps:
@@ -325,7 +354,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             resume = None
         task_start = time.perf_counter()
         try:
-            cl_strategy.train(experience)
+            if not (request.strategy.joint and experience.current_experience > 0):  # joint: all in the first
+                cl_strategy.train(experience)
         except Diverged as exc:
             status, error = "diverged", str(exc)
             divergence = {"task": exc.task, "step": exc.step, "cause": exc.cause}
@@ -340,6 +370,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             break
         train_times.append(time.perf_counter() - task_start)
         state_bytes.append(optimizer_state_bytes(cl_strategy.optimizer))
+        method_bytes.append(held_bytes(cl_strategy.plugins))
         refreshes = getattr(cl_strategy.optimizer, "mask_refreshes", None)
         mask_refreshes.append(refreshes() if refreshes else None)
         matrix.append(evaluate("test"))
@@ -363,6 +394,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "schema_version": SCHEMA_VERSION,
         "stream": request.stream.name,
         "strategy": request.strategy.name,
+        "optimizer": config.get(OPTIMIZER_KEY),  # the optimizer strategy a method trains with, else None
         "backbone": request.backbone,
         "backbone_weights": weights_source,
         "seed": request.seed,
@@ -379,6 +411,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "val_metrics": val_metrics,
         "drift_per_layer_l2": drift["per_layer_l2"],
         "optimizer_state_bytes": state_bytes,
+        # what a method holds after each task: replay buffer, importances, stored weights or model
+        "method_state_bytes": method_bytes,
         "mask_refreshes": mask_refreshes if any(count is not None for count in mask_refreshes) else None,
         "config": config,
         "effective": effective_settings(config, request.device),

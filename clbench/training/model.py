@@ -22,6 +22,8 @@ class ImageInput(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.is_floating_point():
+            return images  # already through this layer: a batch mixing tasks (data.batches.mixed_task_batch)
         x = images.unsqueeze(-1) if images.dim() == 3 else images
         x = x.permute(0, 3, 1, 2).float().div_(255)
         if x.shape[1] == 1:
@@ -66,7 +68,17 @@ class TaskHeadsModel(MultiTaskModule):
     def forward_single_task(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
         return self.heads[task_label](self.backbone(self.image_input(x)))
 
+    def forward_all_tasks(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Every head's output, from one pass through the backbone (what LwF distils)."""
+        features = self.backbone(self.image_input(x))
+        return {task: head(features) for task, head in enumerate(self.heads)}
+
     def forward(self, x: torch.Tensor, task_labels) -> torch.Tensor:
+        """A batch of one task's examples (task_labels an int or all equal) gets that task's head's
+        output; a mixed batch (replay, joint training) gets each row's own head's output in its
+        first columns, zeros after (see TaskIncrementalTemplate.criterion); None: forward_all_tasks."""
+        if task_labels is None:
+            return self.forward_all_tasks(x)
         if isinstance(task_labels, int):
             return self.forward_single_task(x, task_labels)
         tasks = torch.unique(task_labels)

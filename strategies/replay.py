@@ -1,0 +1,20 @@
+"""Experience replay from a class-balanced buffer of every earlier task, on any optimizer strategy."""
+
+from clbench.methods.compose import method_strategy
+from clbench.methods.replay import ExperienceReplay
+
+
+def make_plugins(config):
+    batch_size = config["replay_batch_size"] or config["batch_size"]
+    return [ExperienceReplay(config["buffer_per_task"], batch_size)]
+
+
+STRATEGY = method_strategy(
+    name="replay",
+    description="experience replay: 200 examples per task, class-balanced, on the device, on --set optimizer",
+    defaults={
+        "buffer_per_task": 200,  # Mammoth's smallest buffer
+        "replay_batch_size": 0,  # buffer examples added to every batch; 0: batch_size, as Avalanche's replay
+    },
+    make_plugins=make_plugins,
+)
