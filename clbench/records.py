@@ -29,6 +29,12 @@ def config_hash(config: dict) -> str:
 _RECORD_NAME = re.compile(r".+__.+__.+__seed-?\d+__\w+\.json")
 
 
+def strategy_label(record: dict) -> str:
+    """How tables name a run's strategy: a method with the optimizer it trains with, "ewc + nanoadam"."""
+    optimizer = record.get("optimizer")
+    return f"{record['strategy']} + {optimizer}" if optimizer else record["strategy"]
+
+
 def record_path(results_dir: Path, record: dict) -> Path:
     name = "{stream}__{strategy}__{backbone}__seed{seed}__{h}.json".format(
         h=config_hash(record["config"]), **record

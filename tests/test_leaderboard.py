@@ -81,6 +81,26 @@ def test_json_means_intervals_and_paired_test(capsys, three_seeds):
     assert "forgetting" in nano["best"] and "acc" in adamw["best"] and "final_b" in adamw["best"]
 
 
+def test_a_method_is_one_row_per_optimizer_named_with_both(capsys, tmp_path):
+    def method(optimizer, seed, forgetting, held):
+        run = record("ewc", seed, forgetting, 80.0, optimizer=optimizer)
+        return {**run, "optimizer": optimizer, "method_state_bytes": [held, 2 * held]}
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    runs = [record("adamw", 0, 10.0, 80.0), record("adamw", 1, 12.0, 82.0),
+            method("adamw", 0, 5.0, 2**20), method("adamw", 1, 7.0, 2**20),
+            method("nanoadam", 0, 4.0, 2**21), method("nanoadam", 1, 6.0, 2**21)]
+    for i, run in enumerate(runs):
+        (folder / record_name(run["strategy"], run["seed"], i)).write_text(json.dumps(run))
+    code, out, err = leaderboard(capsys, folder, "--format", "json")
+    rows = {row["label"]: row for row in json.loads(out)["rows"]}
+    assert code == 0 and sorted(rows) == ["adamw", "ewc + adamw", "ewc + nanoadam"]
+    assert rows["ewc + nanoadam"]["method_mb"]["mean"] == pytest.approx(4.0)  # the most it held
+    assert rows["adamw"]["method_mb"]["mean"] == 0
+    assert rows["ewc + adamw"]["forgetting_vs_baseline"]["difference"] == pytest.approx(-5.0)
+
+
 def test_markdown_marks_the_best_and_states_the_comparison(capsys, three_seeds):
     code, out, _ = leaderboard(capsys, three_seeds)
     assert code == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from clbench.config import resolve_config
 from clbench.errors import UsageError
 from clbench.registry import get_strategy, get_stream
 from clbench.sweeps.executors import Placement
@@ -169,6 +170,23 @@ def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file):
                      "--results", str(tuned_file.parent / "runs"))
     assert_one_line_error(result, "does not match this run", "epochs=1 there, 2 here")
     assert not (tuned_file.parent / "runs").exists() or not list((tuned_file.parent / "runs").glob("*.json"))
+
+
+def test_a_method_takes_its_optimizers_tuned_choice_until_it_is_tuned_itself(tuned_file):
+    stream, ewc = get_stream("fashionmnist_mnist"), get_strategy("ewc")
+    for where in (tuned_file, tuned_file.parent):
+        config, file = tuned_config(stream, ewc, "efficientnet_lite0", ["ewc_lambda=5"], True, where)
+        assert config["lr"] == [1e-3, 1e-3] and config["ewc_lambda"] == 5 and file.path == tuned_file
+    with pytest.raises(UsageError, match="no tuned settings in"):
+        tuned_config(stream, ewc, "efficientnet_lite0", ["optimizer=nanoadam"], True, tuned_file.parent)
+    with pytest.raises(UsageError, match="tuned for strategy adamw, this run is ewc"):
+        tuned_config(stream, ewc, "efficientnet_lite0", ["optimizer=nanoadam"], True, tuned_file)
+    own = json.loads(tuned_file.read_text())
+    own.update(strategy="ewc", choice={"lr": 3e-3},
+               settings={k: v for k, v in resolve_config(stream, ewc, [], smoke=True).items() if k != "lr"})
+    (tuned_file.parent / "fashionmnist_mnist__efficientnet_lite0__ewc__0.json").write_text(json.dumps(own))
+    config, _ = tuned_config(stream, ewc, "efficientnet_lite0", [], True, tuned_file.parent)
+    assert config["lr"] == [3e-3, 3e-3]
 
 
 def test_a_sweep_plans_its_runs_with_the_tuned_choice(tuned_file, tmp_path):

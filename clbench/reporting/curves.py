@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from clbench.reporting.leaderboard import table_settings
-from clbench.records import config_hash
+from clbench.records import config_hash, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 
 
@@ -52,7 +52,7 @@ def lr_curves(records: list[dict]) -> list[CurveGroup]:
         key = (record["stream"], record["backbone"], config_hash(settings))
         groups.setdefault(key, CurveGroup(record["stream"], record["backbone"], settings))
         rest = {k: v for k, v in record["config"].items() if k not in ("lr", "tuned")}
-        by_curve[key, record["strategy"], config_hash(rest), record["seed"]].append(record)
+        by_curve[key, strategy_label(record), config_hash(rest), record["seed"]].append(record)
     for (key, strategy, _, seed), runs in by_curve.items():
         if len(runs) >= 3:
             groups[key].curves[strategy][seed] = sorted((_point(r) for r in runs), key=lambda p: p.lr)

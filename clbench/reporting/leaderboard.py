@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
-from clbench.records import config_hash, record_effective_settings
+from clbench.records import config_hash, record_effective_settings, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
 
@@ -40,6 +40,9 @@ def columns(tasks: list[str]) -> list[Column]:
         *final,
         Column("drift_l2", "drift l2", "lower", lambda r: r["metrics"]["drift_l2"]),
         Column("state_mb", "state MB", "lower", lambda r: max(r["optimizer_state_bytes"]) / 2**20),
+        # what a continual-learning method holds (buffer, importances, stored weights), and training time
+        Column("method_mb", "method MB", "lower", lambda r: max(r.get("method_state_bytes") or [0]) / 2**20),
+        Column("train_s", "train s", "lower", lambda r: sum(r["timing"]["train_s"]) if "timing" in r else None),
     ]
 
 
@@ -123,7 +126,7 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
 
     by_config: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r["seed"], r["path"])):
-        group = by_config[record["strategy"], config_hash(record["config"])]
+        group = by_config[strategy_label(record), config_hash(record["config"])]
         if any(r["seed"] == record["seed"] for r in group):
             notes.append(f"{record['path']}: a second record of seed {record['seed']} for the same "
                          "configuration, left out")

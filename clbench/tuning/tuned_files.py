@@ -11,6 +11,7 @@ from pathlib import Path
 from clbench.atomic import write_text_atomically
 from clbench.config import resolve_config
 from clbench.errors import UsageError
+from clbench.methods.compose import OPTIMIZER_KEY, is_method
 from clbench.records import config_hash
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec
@@ -47,13 +48,14 @@ class TunedFile:
             raise UsageError(f"{path} is not a tuned-settings file of this clbench; re-run clbench tune")
         return cls(Path(path), data, hashlib.sha256(raw).hexdigest())
 
-    def mismatch(self, stream: str, backbone: str, strategy: str, config: dict) -> str | None:
-        """Why this file does not apply to a run of `config` (resolved without the file's choice), or None."""
+    def mismatch(self, stream: str, backbone: str, strategy: str, config: dict, ignored=()) -> str | None:
+        """Why this file does not apply to a run of `config` (resolved without the file's choice),
+        or None. Settings in `ignored` are not compared."""
         data = self.data
         for key, value in (("stream", stream), ("backbone", backbone), ("strategy", strategy)):
             if data[key] != value:
                 return f"it was tuned for {key} {data[key]}, this run is {value}"
-        fixed = settings_without(config, data["choice"])
+        fixed = settings_without(config, [*data["choice"], *ignored])
         differences = [f"{key}={data['settings'].get(key)!r} there, {fixed.get(key)!r} here"
                        for key in sorted(set(fixed) | set(data["settings"]))
                        if fixed.get(key) != data["settings"].get(key)]
@@ -75,15 +77,24 @@ def write_tuned(directory: Path, data: dict) -> Path:
 def tuned_config(stream: StreamSpec, strategy: Strategy, backbone: str, assignments: list[str], smoke: bool,
                  tuned: Path) -> tuple[dict, TunedFile]:
     """The run's configuration with a tuned-settings file's choice applied, and the file. `tuned`
-    is a file, or a folder searched for the one file that matches the run. One-line UsageError when
-    none matches, or the run sets a key the file chose."""
+    is a file, or a folder searched for the one file that matches the run. A method (ewc, replay, ...)
+    not tuned itself takes the choice tuned for its optimizer alone, its own settings as they are set.
+    One-line UsageError when none matches, or the run sets a key the file chose."""
     base = resolve_config(stream, strategy, assignments, smoke=smoke, backbone=backbone)
+    # (strategy whose tuning applies, settings not compared): the method's own, then its optimizer's
+    tunings = [(strategy.name, ())]
+    if is_method(strategy):
+        tunings.append((base[OPTIMIZER_KEY], tuple(strategy.defaults)))
     if not Path(tuned).exists():
         raise UsageError(f"no tuned-settings folder or file {tuned}; run clbench tune --stream {stream.name} "
                          f"--backbone {backbone} --strategy {strategy.name} first, or drop --tuned")
     if Path(tuned).is_dir():
-        candidates = [TunedFile.load(p) for p in sorted(Path(tuned).glob(f"{stream.name}__{backbone}__{strategy.name}__*.json"))]
-        matching = [f for f in candidates if f.mismatch(stream.name, backbone, strategy.name, base) is None]
+        for tuned_for, ignored in tunings:
+            files = sorted(Path(tuned).glob(f"{stream.name}__{backbone}__{tuned_for}__*.json"))
+            candidates = [TunedFile.load(p) for p in files]
+            matching = [f for f in candidates if f.mismatch(stream.name, backbone, tuned_for, base, ignored) is None]
+            if matching:
+                break
         if not matching:
             raise UsageError(f"no tuned settings in {tuned} for {stream.name} x {backbone} x {strategy.name} with these "
                              f"run settings ({len(candidates)} for other settings); run clbench tune --stream "
@@ -95,7 +106,8 @@ def tuned_config(stream: StreamSpec, strategy: Strategy, backbone: str, assignme
         (file,) = matching
     else:
         file = TunedFile.load(tuned)
-        if why := file.mismatch(stream.name, backbone, strategy.name, base):
+        tuned_for, ignored = next((t for t in tunings if t[0] == file.data.get("strategy")), tunings[0])
+        if why := file.mismatch(stream.name, backbone, tuned_for, base, ignored):
             raise UsageError(f"{tuned} does not match this run: {why}; tune this configuration with clbench tune, "
                              "or drop --tuned")
     chosen = set(file.data["choice"])
