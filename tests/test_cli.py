@@ -46,6 +46,9 @@ def assert_one_line_error(result, *fragments, code=2):
         (["--set", "criterion=median"], ["criterion must be one of small, large", "'median'"]),
         (["--strategy", "galore", "--set", "rank=0"], ["rank must be a positive integer, got rank=0"]),
         (["--strategy", "microadam", "--set", "official=true"], ["official=true needs a CUDA GPU"]),
+        (["--strategy", "ewc", "--set", "optimizer=adamx"], ["optimizer=adamx is not an optimizer", "adamw"]),
+        (["--strategy", "replay", "--set", "buffer_per_task=-1"], ["buffer_per_task must be at least 0"]),
+        (["--strategy", "lwf", "--set", "optimizer=nanoadam", "--set", "density=2"], ["density must be in (0, 1]"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragments):

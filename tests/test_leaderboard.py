@@ -98,6 +98,8 @@ def test_a_method_is_one_row_per_optimizer_named_with_both(capsys, tmp_path):
     assert code == 0 and sorted(rows) == ["adamw", "ewc + adamw", "ewc + nanoadam"]
     assert rows["ewc + nanoadam"]["method_mb"]["mean"] == pytest.approx(4.0)  # the most it held
     assert rows["adamw"]["method_mb"]["mean"] == 0
+    code, out, err = leaderboard(capsys, write(tmp_path / "optimizers", [record("adamw", 0, 10.0, 80.0)]))
+    assert "method MB" not in out  # a table of optimizers alone has no method memory to show
     assert rows["ewc + adamw"]["forgetting_vs_baseline"]["difference"] == pytest.approx(-5.0)
 
 

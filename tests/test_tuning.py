@@ -137,6 +137,15 @@ def test_space_and_fixed_settings_must_not_overlap(tmp_path):
         StrategyTuning(request(tmp_path, space=["l=1"]), "adamw")
 
 
+def test_a_methods_strength_is_tuned_with_its_optimizer_at_a_fixed_lr(tmp_path):
+    req = request(tmp_path, strategy="ewc", assignments=["optimizer=nanoadam", "lr=3.2e-3"],
+                  space=["ewc_lambda=1,100"])
+    runs = StrategyTuning(req, "ewc").planned()
+    assert [run.config["ewc_lambda"] for run in runs] == [1.0, 100.0]
+    assert all(run.config["optimizer"] == "nanoadam" and run.config["lr"] == [3.2e-3, 3.2e-3]
+               and run.config["density"] == 0.01 for run in runs)
+
+
 @pytest.fixture
 def tuned_file(tmp_path) -> Path:
     req = request(tmp_path)

@@ -35,8 +35,8 @@ class ExperienceReplay(SupervisedPlugin):
     def __init__(self, per_task: int, batch_size: int):
         super().__init__()
         if per_task < 0 or batch_size < 1:
-            raise ValueError(f"replay needs buffer_per_task >= 0 and replay_batch_size >= 1, got {per_task} and "
-                             f"{batch_size}")
+            raise ValueError(f"buffer_per_task must be at least 0 and replay_batch_size at least 0 (0: batch_size), "
+                             f"got {per_task} and {batch_size}")
         self.per_task, self.batch_size = per_task, batch_size
         self.buffer: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (images, labels, task) per finished task
 

@@ -30,7 +30,8 @@ class Column:
     value: Callable[[dict], float | None]
 
 
-def columns(tasks: list[str]) -> list[Column]:
+def columns(tasks: list[str], methods: bool) -> list[Column]:
+    """The table's columns; `methods`: some row is a continual-learning method, with memory of its own."""
     final = [Column(f"final_{task}", f"final {task}", "higher",
                     lambda r, j=j: r["accuracy_matrix"][-1][j]) for j, task in enumerate(tasks)]
     return [
@@ -40,8 +41,9 @@ def columns(tasks: list[str]) -> list[Column]:
         *final,
         Column("drift_l2", "drift l2", "lower", lambda r: r["metrics"]["drift_l2"]),
         Column("state_mb", "state MB", "lower", lambda r: max(r["optimizer_state_bytes"]) / 2**20),
-        # what a continual-learning method holds (buffer, importances, stored weights), and training time
-        Column("method_mb", "method MB", "lower", lambda r: max(r.get("method_state_bytes") or [0]) / 2**20),
+        # what a continual-learning method holds: buffer, importances, stored weights or model
+        *([Column("method_mb", "method MB", "lower", lambda r: max(r.get("method_state_bytes") or [0]) / 2**20)]
+          if methods else []),
         Column("train_s", "train s", "lower", lambda r: sum(r["timing"]["train_s"]) if "timing" in r else None),
     ]
 
@@ -122,7 +124,7 @@ def table_settings(record: dict) -> dict:
 def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
     first = records[0]
     settings = table_settings(first)
-    cols = columns(first["tasks"])
+    cols = columns(first["tasks"], methods=any(record.get("optimizer") for record in records))
 
     by_config: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r["seed"], r["path"])):

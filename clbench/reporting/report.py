@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from clbench.records import strategy_label
+
 METRIC_ORDER = ("acc", "bwt", "fwt", "forgetting", "plasticity", "drift_l2", "fraction_changed")
 
 
@@ -12,7 +14,7 @@ def format_run(record: dict) -> str:
     label_width = max(len(label) for label, _ in rows)
     col_width = max(8, *(len(t) for t in tasks))
     lines = [
-        f"{record['stream']} | {record['strategy']} | {record['backbone']} | seed {record['seed']}: "
+        f"{record['stream']} | {strategy_label(record)} | {record['backbone']} | seed {record['seed']}: "
         f"{record['status']} in {record['timing']['wall_s']:.1f} s",
         "accuracy (%)".ljust(label_width) + "".join(f"  {t:>{col_width}}" for t in tasks),
     ]

@@ -285,6 +285,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         model = model.to(memory_format=torch.channels_last)
     with settings_errors_are_usage_errors(request.strategy):
         request.strategy.prepare_model(model, config)
+        strategy_plugins = request.strategy.make_plugins(config)
     # after prepare_model, so that a change of dtype is not counted as drift
     pretrained = {name: p.detach().to("cpu", copy=True) for name, p in model.backbone.named_parameters()}
     cl_strategy = TaskIncrementalTemplate(
@@ -303,7 +304,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             ProgressBar(progress),
             *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),
             *([CosineSchedule()] if config["lr_schedule"] == "cosine" else []),
-            *request.strategy.make_plugins(config),
+            *strategy_plugins,
         ],
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
     )

@@ -48,9 +48,10 @@ class StrategyTuning:
                               smoke=request.smoke, backbone=request.backbone)
         self.num_tasks = len(base["lr"])
         self.space = parse_space(request.space, base)
-        if clash := sorted(set(self.space) & {a.partition("=")[0].strip() for a in request.assignments}):
+        fixed = {a.partition("=")[0].strip() for a in request.assignments}
+        if clash := sorted(set(self.space) & fixed):
             raise UsageError(f"{', '.join(clash)} is both held fixed (--set) and searched (--space); drop one")
-        if "lr" not in self.space:
+        if "lr" not in self.space and "lr" not in fixed:
             self.space = {"lr": lr_grid(base["lr"], request.points, request.decades), **self.space}
         if request.mode == "per_task" and set(self.space) != {"lr"}:
             raise UsageError("--mode per_task chooses a learning rate per task and searches nothing else; "
