@@ -331,11 +331,13 @@ def _seed_list(text: str) -> list[int]:
 def _leaderboard(args) -> int:
     from clbench.reporting.curves import matched_plasticity
     from clbench.reporting.leaderboard_format import render
+    from clbench.reporting.optimizer_swaps import optimizer_swaps
 
     tables, left_out = _tables(args.results, args.stream, args.baseline)
     matched = [m for group in _curve_groups(args, args.stream)
                if (m := matched_plasticity(group, args.baseline)) is not None]
-    _write_output(render(tables, left_out, args.format, matched), args.out)
+    swaps = [s for table in tables if (s := optimizer_swaps(table, args.baseline)) is not None]
+    _write_output(render(tables, left_out, args.format, matched, swaps), args.out)
     return 0
 
 

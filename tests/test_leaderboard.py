@@ -90,17 +90,28 @@ def test_a_method_is_one_row_per_optimizer_named_with_both(capsys, tmp_path):
     folder.mkdir()
     runs = [record("adamw", 0, 10.0, 80.0), record("adamw", 1, 12.0, 82.0),
             method("adamw", 0, 5.0, 2**20), method("adamw", 1, 7.0, 2**20),
-            method("nanoadam", 0, 4.0, 2**21), method("nanoadam", 1, 6.0, 2**21)]
+            method("nanoadam", 0, 4.0, 2**21), method("nanoadam", 1, 5.0, 2**21),
+            record("nanoadam", 0, 9.0, 79.0), record("nanoadam", 1, 12.0, 81.0)]
     for i, run in enumerate(runs):
         (folder / record_name(run["strategy"], run["seed"], i)).write_text(json.dumps(run))
     code, out, err = leaderboard(capsys, folder, "--format", "json")
     rows = {row["label"]: row for row in json.loads(out)["rows"]}
-    assert code == 0 and sorted(rows) == ["adamw", "ewc + adamw", "ewc + nanoadam"]
+    assert code == 0 and sorted(rows) == ["adamw", "ewc + adamw", "ewc + nanoadam", "nanoadam"]
     assert rows["ewc + nanoadam"]["method_mb"]["mean"] == pytest.approx(4.0)  # the most it held
     assert rows["adamw"]["method_mb"]["mean"] == 0
-    code, out, err = leaderboard(capsys, write(tmp_path / "optimizers", [record("adamw", 0, 10.0, 80.0)]))
-    assert "method MB" not in out  # a table of optimizers alone has no method memory to show
     assert rows["ewc + adamw"]["forgetting_vs_baseline"]["difference"] == pytest.approx(-5.0)
+    # within the method: ewc + nanoadam against ewc + adamw, forgetting -1 and -2 on the two seeds
+    (section,) = json.loads(out)["optimizers_within_methods"]
+    swap, alone = section["rows"]
+    assert (swap["method"], swap["optimizer"], section["baseline"]) == ("ewc", "nanoadam", "adamw")
+    assert (alone["method"], alone["optimizer"]) == ("none", "nanoadam")  # the optimizers alone
+    assert alone["forgetting_vs_baseline"]["difference"] == pytest.approx(-0.5)
+    assert swap["forgetting_vs_baseline"]["difference"] == pytest.approx(-1.5)
+    assert swap["forgetting_vs_baseline"]["seeds"] == [0, 1] and swap["forgetting_vs_baseline"]["p_holm"] is not None
+    code, out, err = leaderboard(capsys, folder)
+    assert "### Optimizers within each method" in out and "| ewc | nanoadam | 2 | " in out
+    code, out, err = leaderboard(capsys, write(tmp_path / "optimizers", [record("adamw", 0, 10.0, 80.0)]))
+    assert "method MB" not in out and "within each method" not in out  # optimizers alone: neither
 
 
 def test_markdown_marks_the_best_and_states_the_comparison(capsys, three_seeds):

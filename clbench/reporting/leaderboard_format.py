@@ -9,15 +9,40 @@ import json
 
 from clbench.reporting.curves import MatchedPlasticity
 from clbench.reporting.leaderboard import COMPARED, Row, Table
+from clbench.reporting.optimizer_swaps import SwapSection
 from clbench.reporting.stats import CONFIDENCE, Estimate, PairedComparison
 
 
-def render(tables: list[Table], notes: list[str], fmt: str, matched: list[MatchedPlasticity] = ()) -> str:
-    """The tables, then forgetting at matched plasticity where lr curves exist (not in CSV, which
-    holds the tables' rows only)."""
+def render(tables: list[Table], notes: list[str], fmt: str, matched: list[MatchedPlasticity] = (),
+           swaps: list[SwapSection] = ()) -> str:
+    """The tables, the optimizers compared within each method where tables hold methods, then
+    forgetting at matched plasticity where lr curves exist (neither in CSV, which holds the tables'
+    rows only)."""
     if fmt == "csv":
         return _csv(tables, notes)
-    return {"md": _markdown, "html": _html, "json": _json}[fmt](tables, notes, list(matched))
+    return {"md": _markdown, "html": _html, "json": _json}[fmt](tables, notes, list(matched), list(swaps))
+
+
+def _swaps_title(section: SwapSection) -> str:
+    return f"Optimizers within each method · {section.table.title()}"
+
+
+def _swaps_legend(section: SwapSection) -> str:
+    pct = round(CONFIDENCE * 100)
+    tested = sum(c is not None and c.p_holm is not None for swap in section.swaps for c in swap.versus.values())
+    return (f"Each method trained with the optimizer named against the same method with {section.baseline}, on "
+            f"the seeds both have: mean difference [{pct}% interval] and the two-sided p-value of a paired t-test, "
+            f"Holm-corrected over this table's {tested} comparisons. Method none: the optimizers alone.")
+
+
+def _swaps_rows(section: SwapSection) -> list[list[str]]:
+    return [[swap.method, swap.optimizer, str(len(swap.versus["acc"].seeds) if swap.versus["acc"] else 0),
+             _difference(swap.versus["acc"], False), _p(swap.versus["acc"]),
+             _difference(swap.versus["forgetting"], False), _p(swap.versus["forgetting"])]
+            for swap in section.swaps]
+
+
+_SWAPS_HEADER = ["method", "optimizer", "seeds", "Δ acc", "p", "Δ forgetting", "p"]
 
 
 def _matched_title(section: MatchedPlasticity) -> str:
@@ -106,12 +131,16 @@ def _p(comparison: PairedComparison | None) -> str:
     return f"{comparison.p_holm:.3f}" if comparison.p_holm >= 0.001 else f"{comparison.p_holm:.1e}"
 
 
-def _markdown(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity]) -> str:
+def _markdown(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity],
+              swaps: list[SwapSection]) -> str:
     out = []
     for table in tables:
         out += _markdown_table(f"### {table.title()}", _legend(table), _header(table),
                                [[f"**{text}**" if best else text for text, best in _cells(table, row)]
                                 for row in table.rows])
+    for section in swaps:
+        out += _markdown_table(f"### {_swaps_title(section)}", _swaps_legend(section), _SWAPS_HEADER,
+                               _swaps_rows(section))
     for section in matched:
         out += _markdown_table(f"### {_matched_title(section)}", _matched_legend(section), _MATCHED_HEADER,
                                _matched_rows(section))
@@ -124,7 +153,8 @@ def _markdown_table(title: str, legend: str, header: list[str], rows: list[list[
             *("| " + " | ".join(cells) + " |" for cells in rows), ""]
 
 
-def _html(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity]) -> str:
+def _html(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity],
+          swaps: list[SwapSection]) -> str:
     out = ['<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>clbench leaderboard</title>',
            "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;"
            "text-align:right}td:first-child{text-align:left}</style></head><body>"]
@@ -132,6 +162,9 @@ def _html(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity
         out += _html_table(table.title(), _legend(table), _header(table),
                            [[f"<b>{html.escape(text)}</b>" if best else html.escape(text)
                              for text, best in _cells(table, row)] for row in table.rows])
+    for section in swaps:
+        out += _html_table(_swaps_title(section), _swaps_legend(section), _SWAPS_HEADER,
+                           [[html.escape(cell) for cell in cells] for cells in _swaps_rows(section)])
     for section in matched:
         out += _html_table(_matched_title(section), _matched_legend(section), _MATCHED_HEADER,
                            [[html.escape(cell) for cell in cells] for cells in _matched_rows(section)])
@@ -181,15 +214,22 @@ def _comparison_data(comparison: PairedComparison | None) -> dict | None:
         "seeds": list(comparison.seeds)}
 
 
-def _json(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity]) -> str:
+def _json(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity],
+          swaps: list[SwapSection]) -> str:
     rows = [_row_data(table, row) for table in tables for row in table.rows]
+    within_methods = [{"stream": s.table.stream, "backbone": s.table.backbone, "settings": s.table.settings,
+                       "baseline": s.baseline,
+                       "rows": [{"method": swap.method, "optimizer": swap.optimizer,
+                                 **{f"{key}_vs_baseline": _comparison_data(c) for key, c in swap.versus.items()}}
+                                for swap in s.swaps]}
+                      for s in swaps]
     sections = [{"stream": m.group.stream, "backbone": m.group.backbone, "settings": m.group.settings,
                  "plasticity_level": m.level, "baseline": m.baseline,
                  "rows": [{"strategy": row.strategy, "forgetting": _estimate_data(row.forgetting),
                            "forgetting_vs_baseline": _comparison_data(row.versus_baseline)} for row in m.rows]}
                 for m in matched]
-    return json.dumps({"confidence": CONFIDENCE, "rows": rows, "matched_plasticity": sections, "notes": notes},
-                      indent=2) + "\n"
+    return json.dumps({"confidence": CONFIDENCE, "rows": rows, "optimizers_within_methods": within_methods,
+                       "matched_plasticity": sections, "notes": notes}, indent=2) + "\n"
 
 
 def _csv(tables: list[Table], notes: list[str]) -> str:
