@@ -9,6 +9,8 @@ import torch
 from clbench.optim.state import optimizer_state_bytes
 from clbench.registry import strategies
 
+strategies()  # importing the method strategies imports Avalanche, which warns (jaxopt): not the steps' doing
+
 
 def tiny_backbone():
     torch.manual_seed(0)
