@@ -37,13 +37,13 @@ def optimizer_swaps(table: Table, baseline: str = "adamw") -> SwapSection | None
             by_method[method][optimizer].append(row)
     if set(by_method) <= {ALONE}:
         return None
+    columns = {column.key: column for column in table.columns}
     swaps = []
     for method, rows in sorted(by_method.items()):
         reference = rows.get(baseline, [])
         for optimizer, others in sorted(rows.items()):
             if optimizer == baseline or len(reference) != 1 or len(others) != 1:
                 continue
-            columns = {column.key: column for column in table.columns}
             swaps.append(OptimizerSwap(method, optimizer, {
                 key: paired_comparison(others[0].per_seed(columns[key]), reference[0].per_seed(columns[key]))
                 for key in COMPARED}))
