@@ -49,14 +49,29 @@ def mixed_task_batch(parts: list[tuple[torch.Tensor, torch.Tensor, int]], prepro
     return [torch.cat(images), torch.cat([part[1] for part in parts]), torch.cat(tasks)]
 
 
+def starts(parts: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    """Where each part begins in the parts' concatenated index space, and after the last, its end."""
+    return torch.tensor([0, *[len(part[1]) for part in parts]]).cumsum(0)
+
+
+def parts_at(parts: list[tuple[torch.Tensor, torch.Tensor, int]], offsets: torch.Tensor,
+             drawn: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The (images, labels, task) rows of `parts` at indices `drawn` of their concatenation
+    (`offsets` from starts()), part by part."""
+    part_of = torch.searchsorted(offsets, drawn, right=True) - 1
+    return [(images[rows], labels[rows], task) for i, (images, labels, task) in enumerate(parts)
+            for rows in [(drawn[part_of == i] - offsets[i]).to(images.device)]]
+
+
 class JointBatches:
     """Batches over the union of every task's examples (joint training), shuffled together: each
     batch mixes tasks in proportion to their sizes, every example with its own task label."""
 
     def __init__(self, tasks: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int, generator: torch.Generator,
                  preprocess):
-        self.tasks, self.batch_size, self.generator, self.preprocess = tasks, batch_size, generator, preprocess
-        self.offsets = torch.tensor([0, *[len(labels) for _, labels in tasks]]).cumsum(0)
+        self.tasks = [(images, labels, task) for task, (images, labels) in enumerate(tasks)]
+        self.batch_size, self.generator, self.preprocess = batch_size, generator, preprocess
+        self.offsets = starts(self.tasks)
         self._skip = 0
 
     def skip_next(self, batches: int) -> None:
@@ -69,9 +84,4 @@ class JointBatches:
         order = torch.randperm(int(self.offsets[-1]), generator=self.generator)
         order, self._skip = order[self._skip * self.batch_size:], 0
         for batch in order.split(self.batch_size):
-            task_of = torch.searchsorted(self.offsets, batch, right=True) - 1
-            parts = []
-            for task, (images, labels) in enumerate(self.tasks):
-                rows = (batch[task_of == task] - self.offsets[task]).to(images.device)
-                parts.append((images[rows], labels[rows], task))
-            yield mixed_task_batch(parts, self.preprocess)
+            yield mixed_task_batch(parts_at(self.tasks, self.offsets, batch), self.preprocess)

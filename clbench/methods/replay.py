@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from avalanche.training.plugins import SupervisedPlugin
 
-from clbench.data.batches import mixed_task_batch
+from clbench.data.batches import mixed_task_batch, parts_at, starts
 from clbench.methods.state import model_device
 
 
@@ -39,25 +39,23 @@ class ExperienceReplay(SupervisedPlugin):
                              f"got {per_task} and {batch_size}")
         self.per_task, self.batch_size = per_task, batch_size
         self.buffer: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (images, labels, task) per finished task
+        self.offsets = starts(self.buffer)  # where each task's examples begin in the buffer
 
     def after_training_exp(self, strategy, **kwargs):
         task = strategy.experience.current_experience
         images, labels = strategy.data_on_device(task, "train")
         keep = class_balanced(labels, self.per_task)
         self.buffer.append((images[keep], labels[keep], task))
+        self.offsets = starts(self.buffer)
 
     def before_training_iteration(self, strategy, **kwargs):
-        sizes = torch.tensor([len(labels) for _, labels, _ in self.buffer], dtype=torch.long)
-        if not self.buffer or sizes.sum() == 0:
+        held = int(self.offsets[-1])
+        if held == 0:
             return
-        drawn = torch.randint(int(sizes.sum()), (self.batch_size,))
-        task_of = torch.searchsorted(sizes.cumsum(0), drawn, right=True)
-        offsets = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
-        parts = [tuple(strategy.mbatch[:2]) + (strategy.experience.current_experience,)]
-        for i, (images, labels, task) in enumerate(self.buffer):
-            rows = (drawn[task_of == i] - offsets[i]).to(images.device)
-            parts.append((images[rows], labels[rows], task))
-        strategy.mbatch = mixed_task_batch(parts, strategy.model.image_input)
+        drawn = torch.randint(held, (self.batch_size,))
+        current = (*strategy.mbatch[:2], strategy.experience.current_experience)
+        strategy.mbatch = mixed_task_batch([current, *parts_at(self.buffer, self.offsets, drawn)],
+                                           strategy.model.image_input)
 
     def state_dict(self) -> dict:
         return {"buffer": [{"images": images, "labels": labels, "task": task} for images, labels, task in self.buffer]}
@@ -65,3 +63,4 @@ class ExperienceReplay(SupervisedPlugin):
     def load_state_dict(self, state: dict, model) -> None:
         device = model_device(model)
         self.buffer = [(part["images"].to(device), part["labels"].to(device), part["task"]) for part in state["buffer"]]
+        self.offsets = starts(self.buffer)
