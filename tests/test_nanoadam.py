@@ -6,7 +6,7 @@ import torch
 from optimizer_steps import run
 
 from clbench.optim import NanoAdam
-from clbench.optim.nanoadam import scheduled_density
+from clbench.optim.nanoadam_reference import scheduled_density
 from clbench.optim.param_groups import masked_param_groups, split_masked_dense
 from clbench.optim.state import optimizer_state_bytes
 

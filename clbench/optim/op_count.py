@@ -1,0 +1,31 @@
+"""Counting the operations an optimizer step issues: top-level aten calls under torch.profiler, the
+number that bounds kernel launches on a GPU (an aten call inside another, e.g. a view inside a
+copy, is not counted)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+
+def top_level_aten_calls(run: Callable[[], object]) -> int:
+    """How many aten operations `run()` calls that no other aten operation called."""
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        run()
+    return sum(1 for event in profiler.events() if is_aten(event) and not _inside_aten(event))
+
+
+def is_aten(event) -> bool:
+    return event.name.startswith("aten::")
+
+
+def _inside_aten(event) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if is_aten(parent):
+            return True
+        parent = parent.cpu_parent
+    return False
+
