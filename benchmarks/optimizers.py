@@ -1,72 +1,85 @@
-"""Step time and state bytes of clbench's optimizers against torch AdamW (foreach), same run.
+"""Step time, state and operations per step of clbench's optimizers against torch AdamW, same run.
 
-    python benchmarks/optimizers.py                       # 1M, 10M, 100M parameters on CPU
-    python benchmarks/optimizers.py --sizes 1e8,1e9 --device cuda
+    python benchmarks/optimizers.py                              # three timm structures on CPU
+    python benchmarks/optimizers.py --models vit_large_patch16_224 --device cuda
     python benchmarks/optimizers.py --out results/benchmarks/optimizers-cpu.json
 
-Each model is a list of 1024 x 1024 weight matrices (the last one shorter) with fixed random
-gradients. Step time is the mean over timed steps after one warm-up step; for NanoAdam the timed
-steps are one full mask interval, so they include exactly one mask refresh (its amortised cost).
+Each model is a timm model as clbench trains it (random init, a 10-class head), with fixed random
+gradients. Step time is the mean over the timed steps after one warm-up step; NanoAdam's timed
+steps are one full mask interval, so they include exactly one mask refresh (its amortised cost),
+and its "refresh ms" is that step's time less the median of the others. Ratios are against torch
+AdamW (foreach and fused) measured in the same run. "aten calls" counts the top-level aten
+operations of one step (torch.profiler), the number that bounds kernel launches on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
 
+import timm
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clbench.atomic import write_text_atomically  # noqa: E402
 from clbench.optim import MicroAdam, NanoAdam  # noqa: E402
-from clbench.quiet import import_quietly  # noqa: E402
+from clbench.optim.galore import GaLoreAdamW, galore_param_groups  # noqa: E402
+from clbench.optim.nanoadam_reference import NanoAdamReference  # noqa: E402
+from clbench.optim.op_count import top_level_aten_calls  # noqa: E402
+from clbench.optim.param_groups import masked_param_groups  # noqa: E402
 from clbench.optim.state import optimizer_state_bytes  # noqa: E402
+from clbench.quiet import import_quietly  # noqa: E402
 from clbench.records import environment  # noqa: E402
 
-MATRIX = 1024 * 1024
-
-
-def make_params(count: int, device: str) -> list[torch.nn.Parameter]:
-    generator = torch.Generator().manual_seed(0)
-    sizes = [MATRIX] * (count // MATRIX) + ([count % MATRIX] if count % MATRIX else [])
-    params = []
-    for size in sizes:
-        rows = max(1, size // 1024)
-        p = torch.nn.Parameter(torch.randn(rows, size // rows, generator=generator).to(device))
-        p.grad = torch.randn(p.shape, generator=generator).to(device)
-        params.append(p)
-    return params
+MODELS = "efficientnet_lite0,resnet50,vit_base_patch16_224"
+BASELINES = ("AdamW (torch, foreach)", "AdamW (torch, fused)")
 
 
 def optimizers(mask_interval: int) -> dict:
-    """name -> (factory(params), timed steps or None for the default)."""
-    from clbench.optim.galore import GaLoreAdamW
+    """name -> (factory(model), timed steps or None for --steps)."""
+    def nanoadam(kind):
+        return lambda model: kind(masked_param_groups(model), lr=1e-3, density=0.01, mask_interval=mask_interval)
 
-    bitsandbytes = import_quietly("bitsandbytes", "bitsandbytes")
+    def adamw8bit(model):
+        return import_quietly("bitsandbytes", "bitsandbytes").optim.AdamW8bit(model.parameters(), lr=1e-4)
+
     return {
-        "AdamW (torch, foreach)": (lambda ps: torch.optim.AdamW(ps, lr=1e-4, foreach=True), None),
-        "NanoAdam 1%, m=100": (lambda ps: NanoAdam(ps, lr=1e-3, density=0.01, mask_interval=mask_interval),
-                               mask_interval),
-        "MicroAdam (ours) 1%, window 10": (lambda ps: MicroAdam(ps, lr=1e-4), None),
-        "GaLore rank 256": (lambda ps: GaLoreAdamW([{"params": ps, "rank": 256, "update_proj_gap": 200,
-                                                     "scale": 1.0, "proj_type": "std"}], lr=1e-4), None),
-        "AdamW-8bit (bitsandbytes)": (lambda ps: bitsandbytes.optim.AdamW8bit(ps, lr=1e-4), None),
+        BASELINES[0]: (lambda model: torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True), None),
+        BASELINES[1]: (lambda model: torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), None),
+        "NanoAdam 1%, m=100": (nanoadam(NanoAdam), mask_interval),
+        "NanoAdam (reference) 1%, m=100": (nanoadam(NanoAdamReference), mask_interval),
+        "MicroAdam (ours) 1%, window 10": (lambda model: MicroAdam(model.parameters(), lr=1e-4), None),
+        "GaLore rank 256": (lambda model: GaLoreAdamW(galore_param_groups(model, rank=256), lr=1e-4), None),
+        "AdamW-8bit (bitsandbytes)": (adamw8bit, None),
     }
 
 
-def measure(factory, params, steps: int, device: str) -> tuple[float, int]:
-    optimizer = factory(params)
+def make_model(name: str, device: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, num_classes=10).to(device)
+    generator = torch.Generator(device=device).manual_seed(1)
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=generator, device=device)
+    return model
+
+
+def measure(optimizer, steps: int, device: str) -> tuple[list[float], int, int]:
+    """(seconds of each timed step, state bytes, top-level aten calls of one more step)."""
     optimizer.step()  # warm-up: allocates the state (and takes NanoAdam's first mask)
-    sync(device)
-    start = time.perf_counter()
+    times = []
     for _ in range(steps):
+        sync(device)
+        start = time.perf_counter()
         optimizer.step()
-    sync(device)
-    return (time.perf_counter() - start) / steps, optimizer_state_bytes(optimizer)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times, optimizer_state_bytes(optimizer), top_level_aten_calls(optimizer.step)
 
 
 def sync(device: str) -> None:
@@ -76,28 +89,46 @@ def sync(device: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1e6,1e7,1e8", help="parameter counts, comma-separated")
+    parser.add_argument("--models", default=MODELS, help="timm model names, comma-separated")
+    parser.add_argument("--optimizers", help="names (or unique prefixes) of the rows to run; default: all")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=10, help="timed steps (NanoAdam: one mask interval)")
     parser.add_argument("--mask-interval", type=int, default=100)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
+    chosen = optimizers(args.mask_interval)
+    if args.optimizers:
+        wanted = [part.strip() for part in args.optimizers.split(",")]
+        chosen = {name: entry for name, entry in chosen.items()
+                  if name in BASELINES or any(name.startswith(prefix) for prefix in wanted)}
 
     rows = []
-    print("| params | optimizer | step ms | x AdamW | state MB | x AdamW |")
-    print("|---|---|---|---|---|---|")
-    for count in (int(float(s)) for s in args.sizes.split(",")):
-        baseline = None
-        for name, (factory, steps) in optimizers(args.mask_interval).items():
-            params = make_params(count, args.device)
-            seconds, state = measure(factory, params, steps or args.steps, args.device)
-            baseline = baseline or (seconds, state)
-            row = dict(params=count, optimizer=name, step_ms=1e3 * seconds, time_ratio=seconds / baseline[0],
-                       state_bytes=state, state_ratio=state / baseline[1])
+    print("| model | params | tensors | optimizer | step ms | x AdamW foreach | x AdamW fused | state MB "
+          "| x AdamW | aten calls | refresh ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for model_name in args.models.split(","):
+        model = make_model(model_name, args.device)
+        count, tensors = sum(p.numel() for p in model.parameters()), len(list(model.parameters()))
+        measured = {}
+        for name, (factory, steps) in chosen.items():
+            optimizer = factory(model)
+            times, state, calls = measure(optimizer, steps or args.steps, args.device)
+            del optimizer
+            gc.collect()
+            seconds = statistics.fmean(times)
+            measured[name] = (seconds, state)
+            foreach, fused = measured[BASELINES[0]], measured.get(BASELINES[1], (float("nan"),))
+            row = dict(model=model_name, params=count, tensors=tensors, optimizer=name, step_ms=1e3 * seconds,
+                       time_ratio=seconds / foreach[0], fused_time_ratio=seconds / fused[0], state_bytes=state,
+                       state_ratio=state / foreach[1], aten_calls=calls,
+                       refresh_ms=1e3 * (times[-1] - statistics.median(times[:-1])) if steps else None)
             rows.append(row)
-            print(f"| {count / 1e6:g}M | {name} | {row['step_ms']:.2f} | {row['time_ratio']:.3f} "
-                  f"| {state / 2**20:.2f} | {row['state_ratio']:.4f} |", flush=True)
-            del params
+            refresh = "" if row["refresh_ms"] is None else f"{row['refresh_ms']:.1f}"
+            print(f"| {model_name} | {count / 1e6:.1f}M | {tensors} | {name} | {row['step_ms']:.2f} "
+                  f"| {row['time_ratio']:.3f} | {row['fused_time_ratio']:.3f} | {state / 2**20:.2f} "
+                  f"| {row['state_ratio']:.4f} | {calls} | {refresh} |", flush=True)
+        del model
+        gc.collect()
     if args.out:
         record = {"command": " ".join(sys.argv), "env": environment(args.device), "rows": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,5 +136,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.manual_seed(0)
     main()
