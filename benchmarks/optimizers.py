@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import statistics
 import sys
@@ -49,7 +50,7 @@ def optimizers(mask_interval: int) -> dict:
     def adamw8bit(model):
         return import_quietly("bitsandbytes", "bitsandbytes").optim.AdamW8bit(model.parameters(), lr=1e-4)
 
-    return {
+    rows = {
         BASELINES[0]: (lambda model: torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True), None),
         BASELINES[1]: (lambda model: torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), None),
         "NanoAdam 1%, m=100": (nanoadam(NanoAdam), mask_interval),
@@ -58,6 +59,9 @@ def optimizers(mask_interval: int) -> dict:
         "GaLore rank 256": (lambda model: GaLoreAdamW(galore_param_groups(model, rank=256), lr=1e-4), None),
         "AdamW-8bit (bitsandbytes)": (adamw8bit, None),
     }
+    if importlib.util.find_spec("bitsandbytes") is None:  # make gpu-check carries no bitsandbytes
+        del rows["AdamW-8bit (bitsandbytes)"]
+    return rows
 
 
 def make_model(name: str, device: str) -> torch.nn.Module:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from clbench.optim import MicroAdam, NanoAdam
+from clbench.optim.nanoadam_reference import NanoAdamReference
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -28,6 +29,28 @@ def test_nanoadam_on_gpu_matches_cpu():
     torch.testing.assert_close(train(NanoAdam, "cuda", **options), train(NanoAdam, "cpu", **options),
                                rtol=1e-4, atol=1e-5)
 
+
+
+def test_fast_nanoadam_on_gpu_matches_the_reference_on_gpu():
+    """Several tensors (one channels-last), refreshes every 3 steps, a dense group: the flat step
+    against the per-tensor one, both on the GPU."""
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(300, 200), (64, 32, 3, 3), (1000,), (50,)]
+    start = [torch.randn(shape, generator=generator) for shape in shapes]
+    grads = [[torch.randn(shape, generator=generator) for shape in shapes] for _ in range(10)]
+    results = []
+    for kind in (NanoAdam, NanoAdamReference):
+        params = [torch.nn.Parameter(w.to("cuda")) for w in start]
+        params[1].data = params[1].data.to(memory_format=torch.channels_last)
+        optimizer = kind([{"params": params[:3], "masked": True}, {"params": params[3:], "masked": False}],
+                         lr=0.01, density=0.05, chunk_size=4096, mask_interval=3)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.to("cuda")
+            optimizer.step()
+        results.append([p.detach().cpu() for p in params])
+    for fast, reference in zip(*results):
+        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
 
 MICROADAM = dict(lr=0.01, density=0.05, block_size=4096, quant_block_size=1000)
 
