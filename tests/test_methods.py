@@ -78,10 +78,12 @@ def test_joint_training_learns_every_task_in_the_first_and_forgets_nothing(weigh
 
 
 # huge: Avalanche's Fisher information (squared gradients of mini-batch means) of the tiny random
-# backbone is of order 1e-12
-@pytest.mark.parametrize("method, strength, huge", [("ewc", "ewc_lambda", 1e12), ("ewc_online", "ewc_lambda", 1e12),
-                                                    ("l2sp", "l2sp_alpha", 1e6)])
-def test_a_zero_penalty_is_plain_adamw_and_a_huge_one_holds_the_weights(weights, method, strength, huge):
+# backbone is of order 1e-12; SI's importances are clipped at 1e-3, and are 0 for the weights whose
+# path integral was not positive, which move freely (held: the share of AdamW's movement allowed)
+@pytest.mark.parametrize("method, strength, huge, held_share", [
+    ("ewc", "ewc_lambda", 1e12, 0.1), ("ewc_online", "ewc_lambda", 1e12, 0.1), ("si", "si_lambda", 1e9, 0.25),
+    ("l2sp", "l2sp_alpha", 1e6, 0.1)])
+def test_a_zero_penalty_is_plain_adamw_and_a_huge_one_holds_the_weights(weights, method, strength, huge, held_share):
     adamw = method_run(weights, "adamw", *STEPS)
     zero = ["l2sp_beta=0"] if method == "l2sp" else []
     off = method_run(weights, method, *STEPS, f"{strength}=0", *zero)
@@ -92,7 +94,7 @@ def test_a_zero_penalty_is_plain_adamw_and_a_huge_one_holds_the_weights(weights,
     moved = {name: SecondTaskMovement() for name in ("adamw", method)}
     method_run(weights, "adamw", *STEPS, plugins=[moved["adamw"]])
     method_run(weights, method, *STEPS, f"{strength}={huge}", plugins=[moved[method]])
-    assert moved[method].distance < 0.1 * moved["adamw"].distance
+    assert moved[method].distance < held_share * moved["adamw"].distance
 
 
 class SecondTaskMovement(SupervisedPlugin):

@@ -30,7 +30,12 @@ class EWC(EWCPlugin):
 class SI(SynapticIntelligencePlugin):
     """Synaptic intelligence (Zenke et al. 2017) on the backbone. The heads are left out: an earlier
     task's head never trains again here, and Avalanche's SI reads the gradient of every parameter
-    it covers, which the heads of other tasks do not have."""
+    it covers, which the heads of other tasks do not have.
+
+    Avalanche keeps the weights before each step and at the start of each task as
+    `param.detach().cpu().flatten()`, which on the CPU is the parameter itself, not a copy: the
+    optimizer's step then moves the "old" weights too, every path integral is 0 and so is the
+    penalty. Those two are copied here after Avalanche takes them."""
 
     def __init__(self, si_lambda: float, eps: float):
         super().__init__(si_lambda=si_lambda, eps=eps, excluded_parameters=["heads"])
@@ -42,7 +47,12 @@ class SI(SynapticIntelligencePlugin):
             self._resumed_task = None  # resumed inside this task: its path integral so far is restored
             return
         super().before_training_exp(strategy, **kwargs)
+        _own_copies(self.ewc_data[0], strategy.model)
         self._task = strategy.clock.train_exp_counter
+
+    def before_training_iteration(self, strategy, **kwargs):
+        super().before_training_iteration(strategy, **kwargs)
+        _own_copies(self.syn_data["old_theta"], strategy.model)
 
     def after_training_exp(self, strategy, **kwargs):
         super().after_training_exp(strategy, **kwargs)
@@ -57,6 +67,15 @@ class SI(SynapticIntelligencePlugin):
         self.ewc_data = tuple(param_data(d, "cpu") for d in state["ewc_data"])
         self.syn_data = {key: param_data(d, "cpu") for key, d in state["syn_data"].items()}
         self._task = self._resumed_task = state["task"]
+
+
+def _own_copies(params: dict, model) -> None:
+    """Replace every tensor of Avalanche's {name: ParamData} that shares memory with a model
+    parameter by a copy of it."""
+    shared = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    for data in params.values():
+        if data.data.untyped_storage().data_ptr() in shared:
+            data.data = data.data.clone()
 
 
 class MAS(MASPlugin):
