@@ -82,7 +82,7 @@ def test_joint_training_learns_every_task_in_the_first_and_forgets_nothing(weigh
 # path integral was not positive, which move freely (held: the share of AdamW's movement allowed)
 @pytest.mark.parametrize("method, strength, huge, held_share", [
     ("ewc", "ewc_lambda", 1e12, 0.1), ("ewc_online", "ewc_lambda", 1e12, 0.1), ("si", "si_lambda", 1e9, 0.25),
-    ("l2sp", "l2sp_alpha", 1e6, 0.1)])
+    ("mas", "mas_lambda", 1e6, 0.25), ("l2sp", "l2sp_alpha", 1e6, 0.1)])
 def test_a_zero_penalty_is_plain_adamw_and_a_huge_one_holds_the_weights(weights, method, strength, huge, held_share):
     adamw = method_run(weights, "adamw", *STEPS)
     zero = ["l2sp_beta=0"] if method == "l2sp" else []

@@ -1,11 +1,12 @@
 """Avalanche's EWC, SI, MAS and LwF plugins, unchanged in what they compute, with their state for
-checkpoints (clbench.methods.state) and the adjustments a task-incremental model with one head
-per task needs."""
+checkpoints (clbench.methods.state), the adjustments a task-incremental model with one head per
+task needs, and two fixes of side effects (SI's copies on the CPU, MAS's BatchNorm statistics)."""
 
 from __future__ import annotations
 
 import copy
 
+import torch
 from avalanche.training.plugins import EWCPlugin, LwFPlugin, MASPlugin, SynapticIntelligencePlugin
 
 from clbench.methods.state import model_device, param_data, param_tensors
@@ -79,7 +80,21 @@ def _own_copies(params: dict, model) -> None:
 
 
 class MAS(MASPlugin):
-    """Memory aware synapses (Aljundi et al. 2018): importance from the gradient of the outputs' norm."""
+    """Memory aware synapses (Aljundi et al. 2018): importance from the gradient of the outputs' norm.
+
+    Avalanche measures it with the model in training mode over the task's training data, which would
+    also move BatchNorm's running statistics by one more epoch of that data: they are put back, so
+    that the measurement leaves the model as it found it."""
+
+    def _get_importance(self, strategy):
+        model = strategy.model
+        kept = {name: buffer.clone() for name, buffer in model.named_buffers()}
+        try:
+            return super()._get_importance(strategy)
+        finally:
+            with torch.no_grad():
+                for name, buffer in model.named_buffers():
+                    buffer.copy_(kept[name])
 
     def state_dict(self) -> dict:
         return {"params": param_tensors(self.params), "importance": param_tensors(self.importance)}
