@@ -29,10 +29,14 @@ def config_hash(config: dict) -> str:
 _RECORD_NAME = re.compile(r".+__.+__.+__seed-?\d+__\w+\.json")
 
 
+def is_method_run(record: dict) -> bool:
+    """A continual-learning method's run names the optimizer it trained with."""
+    return bool(record.get("optimizer"))
+
+
 def strategy_label(record: dict) -> str:
     """How tables name a run's strategy: a method with the optimizer it trains with, "ewc + nanoadam"."""
-    optimizer = record.get("optimizer")
-    return f"{record['strategy']} + {optimizer}" if optimizer else record["strategy"]
+    return f"{record['strategy']} + {record['optimizer']}" if is_method_run(record) else record["strategy"]
 
 
 def record_path(results_dir: Path, record: dict) -> Path:

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import math
+from collections import defaultdict
 
 import pytest
 
@@ -94,9 +95,22 @@ def test_a_method_is_one_row_per_optimizer_named_with_both(capsys, tmp_path):
             record("nanoadam", 0, 9.0, 79.0), record("nanoadam", 1, 12.0, 81.0)]
     for i, run in enumerate(runs):
         (folder / record_name(run["strategy"], run["seed"], i)).write_text(json.dumps(run))
+    runs.append(record("sgd", 0, 20.0, 70.0))  # an optimizer no method trains with
+    (folder / record_name("sgd", 0, len(runs))).write_text(json.dumps(runs[-1]))
     code, out, err = leaderboard(capsys, folder, "--format", "json")
-    rows = {row["label"]: row for row in json.loads(out)["rows"]}
-    assert code == 0 and sorted(rows) == ["adamw", "ewc + adamw", "ewc + nanoadam", "nanoadam"]
+    tables = defaultdict(dict)
+    for row in json.loads(out)["rows"]:
+        tables[row["table"]][row["label"]] = row
+    optimizers, rows = tables["optimizers"], tables["methods"]
+    # the optimizers' table is the one they had before the methods ran: its comparisons and correction too
+    alone = write(tmp_path / "alone", [run for run in runs if "optimizer" not in run])
+    before = {row["label"]: row for row in json.loads(leaderboard(capsys, alone, "--format", "json")[1])["rows"]}
+    assert code == 0 and sorted(optimizers) == ["adamw", "nanoadam", "sgd"]
+    for label, row in optimizers.items():
+        assert {**row, "records": None} == {**before[label], "records": None}  # the same runs, under other names
+    assert "method_mb" not in optimizers["adamw"]
+    # the methods' table repeats the optimizers alone that its methods train with
+    assert sorted(rows) == ["adamw", "ewc + adamw", "ewc + nanoadam", "nanoadam"]
     assert rows["ewc + nanoadam"]["method_mb"]["mean"] == pytest.approx(4.0)  # the most it held
     assert rows["adamw"]["method_mb"]["mean"] == 0
     assert rows["ewc + adamw"]["forgetting_vs_baseline"]["difference"] == pytest.approx(-5.0)

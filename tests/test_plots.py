@@ -24,7 +24,7 @@ def test_block_drift_is_the_l2_distance_of_the_block_as_a_whole():
     assert drift["blocks.0"] == pytest.approx(5.0) and drift["blocks.1"] == pytest.approx(2.0)
 
 
-def test_plot_writes_four_figures_per_table(capsys, tmp_path):
+def test_plot_writes_four_figures_per_table_methods_apart(capsys, tmp_path):
     runs = []
     for strategy, forgetting in (("adamw", 10.0), ("nanoadam", 8.0)):
         for seed in range(3):
@@ -32,12 +32,15 @@ def test_plot_writes_four_figures_per_table(capsys, tmp_path):
             r["drift_per_layer_l2"] = {"stem.weight": 0.1, "blocks.0.a.weight": 0.5 + seed, "head.weight": 2.0}
             runs.append(r)
     runs.append({**record("adamw", 0, 1.0, 80.0, freeze_norm_stats=True), "drift_per_layer_l2": {"stem.weight": 1.0}})
+    method = record("ewc", 0, 5.0, 80.0, optimizer="adamw")  # a third table: the methods, beside adamw alone
+    runs.append({**method, "optimizer": "adamw", "drift_per_layer_l2": {"stem.weight": 1.0}})
     folder = write(tmp_path / "runs", runs)
     code = main(["plot", "--results", str(folder), "--out", str(tmp_path / "figures")])
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
     paths = sorted((tmp_path / "figures").iterdir())
-    assert len(paths) == 8 and sorted(out.split()) == [str(p) for p in paths]  # no temporary files left
+    assert len(paths) == 12 and sorted(out.split()) == [str(p) for p in paths]  # no temporary files left
+    assert sum("__methods__" in p.name for p in paths) == 4
     names = {p.name.split("__")[-1] for p in paths}
     assert names == {"accuracy_matrix.png", "task_accuracy.png", "forgetting.png", "drift_per_block.png"}
     for path in paths:

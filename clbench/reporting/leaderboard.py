@@ -3,7 +3,9 @@ intervals, and paired tests against a baseline strategy on matched seeds.
 
 A table holds the runs of one stream and backbone under the same run settings (epochs, image size,
 BatchNorm handling, ...) and the same device and effective precision; a row is one strategy with one
-configuration, over its seeds. A run that diverged or failed is counted in its row, never in its
+configuration, over its seeds. The optimizers alone and the continual-learning methods get tables of
+their own, so that adding methods leaves the optimizers' comparisons and their correction as they were;
+a methods table repeats the optimizers alone that its methods train with, the baseline among them. A run that diverged or failed is counted in its row, never in its
 means. The p-values of a table's comparisons with the baseline are Holm-corrected together.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
-from clbench.records import config_hash, record_effective_settings, strategy_label
+from clbench.records import config_hash, is_method_run, record_effective_settings, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
 
@@ -88,11 +90,13 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     baseline: Row | None
+    methods: bool = False  # the continual-learning methods' table, else the optimizers alone
     comparisons: int = 0  # p-values Holm-corrected together
 
     def title(self, separator: str = " · ") -> str:
         settings = ", ".join(f"{key}={value}" for key, value in self.heading.items())
-        return separator.join(filter(None, (self.stream, self.backbone, settings)))
+        kind = "continual-learning methods" if self.methods else ""
+        return separator.join(filter(None, (self.stream, self.backbone, kind, settings)))
 
 
 def build_tables(records: list[dict], baseline: str = "adamw", stream: str | None = None) -> tuple[list[Table], list[str]]:
@@ -107,9 +111,13 @@ def build_tables(records: list[dict], baseline: str = "adamw", stream: str | Non
                          "left out of the means")
         settings = table_settings(record)
         key = (record["stream"], record["backbone"], tuple(record["tasks"]), config_hash(settings))
-        by_table[key].append(record)
+        by_table[(*key, is_method_run(record))].append(record)
 
-    tables = [_table(group, baseline, notes) for _, group in sorted(by_table.items(), key=lambda item: item[0][:3])]
+    for key in [key for key in by_table if key[-1]]:
+        used = {record["optimizer"] for record in by_table[key]}
+        by_table[key] += [record for record in by_table.get((*key[:-1], False), []) if record["strategy"] in used]
+    tables = [_table(group, baseline, notes, methods=key[-1])
+              for key, group in sorted(by_table.items(), key=lambda item: (*item[0][:3], item[0][-1]))]
     _set_headings(tables)
     return tables, notes
 
@@ -121,10 +129,10 @@ def table_settings(record: dict) -> dict:
             **record_effective_settings(record)}
 
 
-def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
+def _table(records: list[dict], baseline: str, notes: list[str], methods: bool) -> Table:
     first = records[0]
     settings = table_settings(first)
-    cols = columns(first["tasks"], methods=any(record.get("optimizer") for record in records))
+    cols = columns(first["tasks"], methods=methods)
 
     by_config: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r["seed"], r["path"])):
@@ -146,7 +154,7 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
 
     baselines = [row for row in rows if row.strategy == baseline]
     reference = max(baselines, key=lambda row: len(row.records), default=None)
-    if len(baselines) > 1:
+    if len(baselines) > 1 and not methods:  # a methods table repeats the optimizers table's choice
         notes.append(f"{first['stream']} / {first['backbone']}: {len(baselines)} configurations of the baseline "
                      f"{baseline}; compared against {reference.label}, the one with most seeds")
     if reference is not None:
@@ -168,7 +176,7 @@ def _table(records: list[dict], baseline: str, notes: list[str]) -> Table:
                 if means.get(id(row)) == best:
                     row.best.add(column.key)
     return Table(first["stream"], first["backbone"], list(first["tasks"]), settings, {}, cols, rows, reference,
-                 tested)
+                 methods, tested)
 
 
 def _tuned_label(strategy: str, config: dict) -> str:

@@ -76,6 +76,9 @@ def _legend(table: Table) -> str:
         text += (f" Δ vs {table.baseline.label}: mean difference over matched seeds [{pct}% interval], "
                  f"and the two-sided p-value of a paired t-test, Holm-corrected over the table's "
                  f"{table.comparisons} comparisons.")
+    if table.methods:
+        text += (" The optimizers alone are the rows of their own table, repeated here to compare with; the "
+                 "comparisons and their correction there are the optimizers' own.")
     if any(row.unfinished for row in table.rows):
         text += " Seeds: completed runs; runs that diverged or failed are counted beside them, not in the means."
     return text
@@ -185,6 +188,7 @@ def _row_data(table: Table, row: Row) -> dict:
         "stream": table.stream,
         "backbone": table.backbone,
         "settings": table.settings,
+        "table": "methods" if table.methods else "optimizers",
         "strategy": row.strategy,
         "label": row.label,
         "config": row.config,
@@ -238,7 +242,7 @@ def _csv(tables: list[Table], notes: list[str]) -> str:
         for row in table.rows:
             data = _row_data(table, row)
             flat = {"stream": data["stream"], "backbone": data["backbone"],
-                    "settings": json.dumps(table.heading), "strategy": data["strategy"], "label": data["label"],
+                    "settings": json.dumps(table.heading), "table": data["table"], "strategy": data["strategy"], "label": data["label"],
                     "seeds": " ".join(map(str, data["seeds"]))}
             for column in table.columns:
                 estimate = data[column.key] or {}

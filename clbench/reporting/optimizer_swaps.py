@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from clbench.records import is_method_run
 from clbench.reporting.leaderboard import COMPARED, Row, Table
 from clbench.reporting.stats import PairedComparison, holm_corrected, paired_comparison
 
@@ -29,14 +30,14 @@ class SwapSection:
 def optimizer_swaps(table: Table, baseline: str = "adamw") -> SwapSection | None:
     """For every method (and the optimizers alone) run with the baseline optimizer and another, the
     other's paired difference in acc and forgetting, Holm-corrected over the section. None for a
-    table without methods, or where a method has several configurations with one optimizer."""
+    table of the optimizers alone; a method with several configurations with one optimizer is left out."""
+    if not table.methods:
+        return None
     by_method: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for row in table.rows:
         if row.records:
             method, optimizer = _method_and_optimizer(row.records[0])
             by_method[method][optimizer].append(row)
-    if set(by_method) <= {ALONE}:
-        return None
     columns = {column.key: column for column in table.columns}
     swaps = []
     for method, rows in sorted(by_method.items()):
@@ -53,6 +54,6 @@ def optimizer_swaps(table: Table, baseline: str = "adamw") -> SwapSection | None
 
 
 def _method_and_optimizer(record: dict) -> tuple[str, str]:
-    if record.get("optimizer"):
+    if is_method_run(record):
         return record["strategy"], record["optimizer"]
     return ALONE, record["strategy"]

@@ -39,7 +39,8 @@ def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
 
 def _stem(table: Table) -> str:
     settings = "_".join(f"{key}-{value}" for key, value in table.heading.items())
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(filter(None, (table.stream, table.backbone, settings))))
+    kind = "methods" if table.methods else ""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(filter(None, (table.stream, table.backbone, kind, settings))))
 
 
 def save_figure(figure, path: Path) -> None:
@@ -172,10 +173,10 @@ def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path) ->
 
 
 def _tuned_rows(group: CurveGroup, tables: list[Table]) -> dict[str, Row]:
-    """The strategies' rows at tuned settings with the curves' stream, backbone and run settings."""
+    """The optimizers' rows at tuned settings with the curves' stream, backbone and run settings."""
     untuned = {key: value for key, value in group.settings.items() if key != "tuned"}
     return {row.strategy: row for table in tables
-            if table.settings.get("tuned") and (table.stream, table.backbone) == (group.stream, group.backbone)
+            if not table.methods and table.settings.get("tuned") and (table.stream, table.backbone) == (group.stream, group.backbone)
             and {k: v for k, v in table.settings.items() if k != "tuned"} == untuned
             for row in table.rows if row.records}
 
