@@ -7,7 +7,7 @@ from optimizer_steps import run
 
 from clbench.optim import MicroAdam
 from clbench.optim.chunks import Chunking
-from clbench.optim.microadam import dequantize_add_, quantize
+from clbench.optim.microadam_reference import dequantize_add_, quantize
 from clbench.optim.state import optimizer_state_bytes
 
 

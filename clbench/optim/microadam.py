@@ -1,17 +1,28 @@
-"""MicroAdam (Modoranu et al., arXiv 2405.15593) in plain PyTorch, for CPU and GPU, fp32 and bf16.
+"""MicroAdam at the speed of the hardware: the optimizer of clbench.optim.microadam_reference (same
+arguments, same state, the same numbers up to how a top-k breaks ties), with a step of a constant
+number of operations per bucket of tensors instead of a loop per tensor.
 
-A re-statement of the official CUDA implementation (package ista-daslab-optimizers, micro_adam.py
-and its kernels), step for step, for every parameter:
-1. a = gradient + dequantised error feedback
-2. top-k of |a| per block of `block_size` entries (k = ceil(density * block)), chunk-local int16
-   indices and bf16 values written into row (t - 1) mod m of a ring buffer of m rows
-3. a[top-k] = 0; the rest is the new error feedback, quantised to 4 bits (two per byte) with a
-   bf16 min and max per block of `quant_block_size`: q = floor((a - min) / u + 1/2), u = (max - min) / 15
-4. Adam statistics from the window: m = sum_i beta1^age_i g_i, v = sum_i beta2^age_i g_i^2 over the
-   min(t, m) rows, update = c1 m / (sqrt(c2 v) + eps) with c_j = (1 - beta_j) / (1 - beta_j^t)
-5. decoupled weight decay: p = p (1 - lr wd) - lr update
-The gradient is left untouched (the official code overwrites it). State: m*k*(2 + 2) bytes for the
-window, ceil(n/2) bytes of error codes and 4 bytes per quantisation block, about 0.5n + 4mkn.
+A group's tensors are cut, in order, into buckets of at most BUCKET_ENTRIES entries (a larger
+tensor is a bucket of its own). In a bucket:
+- the state (window indices and values, one column per selected entry; 4-bit error codes; bf16
+  min and max per quantisation block) lives in flat buffers, tensor after tensor, that every
+  tensor's state holds views of: state_dict() and checkpoints are the reference's, and a
+  reference's state loads here (and back);
+- the step works in one scratch buffer where each tensor starts on a top-k block and takes whole
+  blocks: one top-k over its [blocks, block_size] view selects every tensor's entries (the padding
+  scores -1, below any |a|; a block shorter than block_size keeps its own k of the candidates), and
+  its [rows, unit] view, unit = gcd(block_size, quant_block_size), holds every quantisation
+  block's entries in whole rows, so a block's min and max are those of its rows', and its codes
+  one elementwise pass;
+- tensors move between the scratch buffer, the parameters and the state with one
+  torch._foreach_* call each; the window's statistics are summed at the entries it holds (one
+  index_add), the only ones whose update is not zero.
+The scratch buffers (about 10 bytes per entry of the largest bucket in fp32, 14 in bf16) are shared
+by the buckets; the reference's are those of its largest tensor.
+
+A group takes the per-tensor path of the reference when one of its tensors has no gradient in a
+step, when its tensors differ in device or dtype or their step counts differ, or when
+gcd(block_size, quant_block_size) is odd (two 4-bit codes per byte need even tensor starts).
 """
 
 from __future__ import annotations
@@ -19,140 +30,237 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.optim import Optimizer
 
 from clbench.optim.chunks import Chunking
-from clbench.optim.state import CompactStateMixin
-from clbench.optim.common import (check_adam_arguments, check_dense_gradient, check_density, check_lr,
-                                  check_positive_int, check_trainable, closure_loss)
+from clbench.optim.common import check_dense_gradient
+from clbench.optim.microadam_reference import QUANT_LEVELS, MicroAdamReference, initial_state
 
-QUANT_LEVELS = 15  # 4 bits
+STATE_KEYS = ("indices", "values", "error", "error_min", "error_max")
 
 
-class MicroAdam(CompactStateMixin, Optimizer):
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        density: float = 0.01,
-        window: int = 10,
-        block_size: int = 2**15,
-        quant_block_size: int = 100_000,
-    ):
-        check_lr(lr)
-        check_density("density", density)
-        check_positive_int("window", window)
-        check_positive_int("block_size", block_size)
-        if block_size > 2**15:
-            raise ValueError(f"block_size must be at most 32768 for int16 indices, got block_size={block_size}")
-        check_positive_int("quant_block_size", quant_block_size)
-        if quant_block_size % 2:
-            raise ValueError("quant_block_size must be even (two 4-bit codes per byte), "
-                             f"got quant_block_size={quant_block_size}")
-        check_adam_arguments(betas, eps, weight_decay)
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, density=density, window=window,
-                        block_size=block_size, quant_block_size=quant_block_size)
-        super().__init__(params, defaults)
-        check_trainable(self.param_groups)
+class MicroAdam(MicroAdamReference):
+    """MicroAdam (see microadam_reference for the algorithm and its arguments), stepping each
+    bucket of a group's tensors together."""
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure_loss(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    check_dense_gradient("MicroAdam", p)
-                    self._step(p, group)
-        return loss
+    BUCKET_ENTRIES = 2**25  # the scratch buffers' size: fewer operations per step against less memory
 
-    def _step(self, p: torch.Tensor, group: dict) -> None:
-        chunking = Chunking(p.numel(), group["block_size"], group["density"])
-        window, quant_block = group["window"], group["quant_block_size"]
-        state = self.state[p]
-        if not state:
-            blocks = math.ceil(p.numel() / quant_block)
-            state.update(
-                step=0,
-                indices=torch.zeros(window, chunking.selected, dtype=torch.int16, device=p.device),
-                values=torch.zeros(window, chunking.selected, dtype=torch.bfloat16, device=p.device),
-                error=torch.zeros(math.ceil(p.numel() / 2), dtype=torch.uint8, device=p.device),
-                error_min=torch.zeros(blocks, dtype=torch.bfloat16, device=p.device),
-                error_max=torch.zeros(blocks, dtype=torch.bfloat16, device=p.device),
-            )
-        state["step"] += 1
-        t = state["step"]
-        row = (t - 1) % window
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._flat: dict[int, tuple[dict, FlatGroup]] = {}  # id(group) -> (group, its buckets)
 
-        accumulator = p.grad.reshape(-1).clone()  # logical order: blocks do not depend on the memory format
-        dequantize_add_(accumulator, state["error"], state["error_min"], state["error_max"], quant_block)
-        local = chunking.select(accumulator.abs(), largest=True)
-        chosen = chunking.global_index(local)
-        state["indices"][row] = local
-        state["values"][row] = accumulator[chosen].to(torch.bfloat16)
-        accumulator[chosen] = 0
-        state["error"], state["error_min"], state["error_max"] = quantize(accumulator, quant_block)
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._flat.clear()
 
-        update = self._window_update(state, chunking, group, p.numel(), t)
+    def _step_group(self, group: dict) -> None:
+        params = group["params"]
+        if (any(p.grad is None for p in params) or len({(p.device, p.dtype) for p in params}) > 1
+                or math.gcd(group["block_size"], group["quant_block_size"]) % 2):
+            return super()._step_group(group)
+        for p in params:
+            check_dense_gradient("MicroAdam", p)
+        states = [self.state[p] for p in params]
+        if len({state.get("step", 0) for state in states}) > 1:
+            return super()._step_group(group)
+        for p, state in zip(params, states):
+            if not state:
+                state.update(initial_state(p, Chunking(p.numel(), group["block_size"], group["density"]),
+                                           group["window"], group["quant_block_size"]))
+        held = self._flat.get(id(group))
+        if held is None or held[0] is not group or not held[1].holds(states):
+            held = self._flat[id(group)] = (group, FlatGroup(group, states, self.BUCKET_ENTRIES))
+        for state in states:
+            state["step"] += 1
+        for bucket in held[1].buckets:
+            bucket.step(group, states[0]["step"])
+
+
+class FlatGroup:
+    """A group's tensors in buckets, and the scratch buffers they share."""
+
+    def __init__(self, group: dict, states: list[dict], bucket_entries: int):
+        params, block = group["params"], group["block_size"]
+        sizes = [math.ceil(p.numel() / block) * block for p in params]  # in scratch: whole top-k blocks
+        members, total = [[]], 0
+        for i, size in enumerate(sizes):
+            if members[-1] and total + size > bucket_entries:
+                members.append([])
+                total = 0
+            members[-1].append(i)
+            total += size
+        largest = max(sum(sizes[i] for i in bucket) for bucket in members)
+        scratch = Scratch(largest, params[0])
+        self.buckets = [Bucket(group, [params[i] for i in bucket], [states[i] for i in bucket], scratch)
+                        for bucket in members]
+
+    def holds(self, states: list[dict]) -> bool:
+        held = [view for bucket in self.buckets for view in bucket.views]
+        return len(states) == len(held) and all(
+            state[key] is view for state, views in zip(states, held) for key, view in zip(STATE_KEYS, views))
+
+
+class Scratch:
+    """The buffers a bucket's step works in. The window's statistics (fp32) take the memory of the
+    scores and of the accumulator, which no longer hold anything then, where those are fp32 too."""
+
+    def __init__(self, entries: int, like: torch.Tensor):
+        def buffer(dtype):
+            return torch.empty(entries, dtype=dtype, device=like.device)
+
+        self.accumulator, self.scores = buffer(like.dtype), buffer(like.dtype)
+        self.codes = torch.empty(entries // 2, dtype=torch.uint8, device=like.device)
+        if like.dtype == torch.float32:
+            self.first, self.second = self.scores, self.accumulator
+        else:
+            self.first, self.second = buffer(torch.float32), buffer(torch.float32)
+
+
+class Bucket:
+    """Some of a group's tensors: their state in flat buffers, and the maps between the layouts."""
+
+    def __init__(self, group: dict, params: list, states: list[dict], scratch: Scratch):
+        block, quant_block, density = group["block_size"], group["quant_block_size"], group["density"]
+        device = params[0].device
+        self.params, self.block = params, block
+        self.unit = math.gcd(block, quant_block)
+        numels = [p.numel() for p in params]
+        chunkings = [Chunking(n, block, density) for n in numels]
+        rows_per_tensor = [math.ceil(n / block) for n in numels]
+        starts = [sum(rows_per_tensor[:i]) * block for i in range(len(params))]
+        entries = sum(rows_per_tensor) * block
+
+        # the state, every tensor's state holding views of it
+        counts = [c.selected for c in chunkings]
+        self.window = {key: torch.cat([state[key] for state in states], dim=1) for key in ("indices", "values")}
+        self.error = {key: torch.cat([state[key] for state in states]) for key in ("error", "error_min", "error_max")}
+        for i, state in enumerate(states):
+            column = sum(counts[:i])
+            for key, buffer in self.window.items():
+                state[key] = buffer[:, column:column + counts[i]]
+        for key, buffer in self.error.items():
+            for state, view in zip(states, buffer.split([state[key].numel() for state in states])):
+                state[key] = view
+        self.views = [[state[key] for key in STATE_KEYS] for state in states]
+        self.error_views = [state["error"] for state in states]
+
+        # the scratch layout: tensor i from starts[i], in rows of the unit, padded to whole top-k blocks
+        self.accumulator = scratch.accumulator[:entries]
+        self.accumulator_views = [self.accumulator[s:s + n].view(p.shape) for s, n, p in zip(starts, numels, params)]
+        self.scores = scratch.scores[:entries].view(-1, block)
+        self.first, self.second = scratch.first[:entries], scratch.second[:entries]
+        self.codes = scratch.codes[:entries // 2]
+        self.code_views = [self.codes[s // 2:s // 2 + math.ceil(n / 2)] for s, n in zip(starts, numels)]
+        blocks = [math.ceil(n / quant_block) for n in numels]
+        self.quant_blocks = sum(blocks)
+        block_of_row = []  # a row of padding alone counts in an extra block, left out
+        for n, rows, first in zip(numels, rows_per_tensor, (sum(blocks[:i]) for i in range(len(blocks)))):
+            block_of_row += [first + offset // quant_block if offset < n else self.quant_blocks
+                             for offset in range(0, rows * block, self.unit)]
+        self.block_of_row = torch.tensor(block_of_row, dtype=torch.int64, device=device)
+        # a tensor's last row, where it ends inside one: its padding takes the row's first entry
+        self.partial_rows = torch.tensor([(s + n) // self.unit for s, n in zip(starts, numels) if n % self.unit],
+                                         dtype=torch.int64, device=device)
+        self.row_padding = torch.arange(self.unit, device=device)[None, :] >= torch.tensor(
+            [n % self.unit for n in numels if n % self.unit], dtype=torch.int64, device=device)[:, None]
+        # the reference writes a code of 0 after a tensor of odd length
+        self.odd_ends = torch.tensor([s + n for s, n in zip(starts, numels) if n % 2], dtype=torch.int64,
+                                     device=device)
+
+        # the top-k: per block (row of self.scores) its length and k; per selected entry its block's start
+        lengths, ks = [], []
+        for c in chunkings:
+            lengths += [c.chunk_size] * c.full_chunks + ([c.tail] if c.tail else [])
+            ks += [c.k_per_chunk] * c.full_chunks + ([c.k_tail] if c.tail else [])
+        self.k = max(ks)
+        ks_tensor = torch.tensor(ks, dtype=torch.int64, device=device)
+        self.first_k = torch.arange(self.k, device=device)[None, :] < ks_tensor[:, None]
+        short = [r for r, (length, k) in enumerate(zip(lengths, ks)) if length < block or k < self.k]
+        self.short_rows = torch.tensor(short, dtype=torch.int64, device=device)
+        self.short_kept = self.first_k[self.short_rows]
+        self.short_padding = torch.arange(block, device=device)[None, :] >= torch.tensor(
+            [lengths[r] for r in short], dtype=torch.int64, device=device)[:, None]
+        self.block_start = torch.arange(len(ks), device=device).mul_(block).repeat_interleave(ks_tensor)
+
+    def step(self, group: dict, t: int) -> None:
+        accumulator = self.accumulator
+        rows = accumulator.view(-1, self.unit)
+        torch._foreach_copy_(self.accumulator_views, [p.grad for p in self.params])
+        low, unit = self._row_low_and_unit()
+        rows.add_(self._unpacked_codes().view(rows.shape).float().mul_(unit[:, None]).add_(low[:, None])
+                  .to(rows.dtype))
+
+        local = self._select()
+        position = local + self.block_start
+        ring_row = (t - 1) % group["window"]
+        self.window["indices"][ring_row].copy_(local)
+        self.window["values"][ring_row].copy_(accumulator[position])
+        accumulator.index_fill_(0, position, 0)
+        self._quantize(rows)
+
+        update_at, update = self._window_update(group, t)
+        accumulator.zero_().index_put_((update_at,), update.to(accumulator.dtype))
         if group["weight_decay"]:
-            p.mul_(1 - group["lr"] * group["weight_decay"])
-        p.add_(update.view(p.shape).to(p.dtype), alpha=-group["lr"])
+            torch._foreach_mul_(self.params, 1 - group["lr"] * group["weight_decay"])
+        torch._foreach_add_(self.params, self.accumulator_views, alpha=-group["lr"])
 
-    @staticmethod
-    def _window_update(state: dict, chunking: Chunking, group: dict, numel: int, t: int) -> torch.Tensor:
+    def _unpacked_codes(self) -> torch.Tensor:
+        """The error feedback's 4-bit codes, one byte each, in the scratch layout."""
+        torch._foreach_copy_(self.code_views, self.error_views)
+        codes = torch.empty(self.accumulator.numel(), dtype=torch.uint8, device=self.codes.device)
+        torch.bitwise_right_shift(self.codes, 4, out=codes[0::2])
+        torch.bitwise_and(self.codes, 0x0F, out=codes[1::2])
+        return codes
+
+    def _row_low_and_unit(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row of the unit, its quantisation block's min and step, in fp32 (0 for padding alone)."""
+        zero = torch.zeros(1, device=self.block_of_row.device)
+        low = torch.cat([self.error["error_min"].float(), zero])
+        high = torch.cat([self.error["error_max"].float(), zero])
+        return low[self.block_of_row], ((high - low) / QUANT_LEVELS)[self.block_of_row]
+
+    def _select(self) -> torch.Tensor:
+        """The block-local indices of every block's k largest |a|, block after block, sorted in each."""
+        scores = torch.abs(self.accumulator.view(self.scores.shape), out=self.scores)
+        if self.short_rows.numel():
+            scores[self.short_rows] = scores[self.short_rows].masked_fill_(self.short_padding, -1)
+        values, local = scores.topk(self.k, dim=1, sorted=False)
+        if self.short_rows.numel():
+            ranked = values[self.short_rows].argsort(dim=1, descending=True)
+            dropped = torch.zeros_like(self.short_kept).scatter_(1, ranked, ~self.short_kept)
+            local[self.short_rows] = local[self.short_rows].masked_fill_(dropped, self.block)
+        return local.sort(dim=1).values.masked_select(self.first_k)
+
+    def _quantize(self, rows: torch.Tensor) -> None:
+        """The accumulator as 4-bit codes with a bf16 min and max per block, into the state; in
+        fp32 the accumulator is overwritten."""
+        if self.partial_rows.numel():
+            partial = rows[self.partial_rows]
+            rows[self.partial_rows] = torch.where(self.row_padding, partial[:, :1], partial)
+        for key, reduce, extreme in (("error_min", "amin", rows.amin(dim=1)), ("error_max", "amax", rows.amax(dim=1))):
+            per_block = torch.empty(self.quant_blocks + 1, dtype=rows.dtype, device=rows.device)
+            per_block.scatter_reduce_(0, self.block_of_row, extreme, reduce, include_self=False)
+            self.error[key].copy_(per_block[:-1])
+        low, unit = self._row_low_and_unit()
+        divisor = torch.where(unit > 0, unit, 1.0)
+        codes = rows.float().sub_(low[:, None]).div_(divisor[:, None]).add_(0.5).floor_().clamp_(0, QUANT_LEVELS)
+        codes = codes.to(torch.uint8).view(-1)
+        codes.index_fill_(0, self.odd_ends, 0)
+        torch.bitwise_or(codes[0::2].bitwise_left_shift(4), codes[1::2], out=self.codes)
+        torch._foreach_copy_(self.error_views, self.code_views)
+
+    def _window_update(self, group: dict, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The entries the window holds (scratch positions, repeated where several of its rows hold
+        one) and Adam's update there; the update is zero everywhere else."""
         beta1, beta2 = group["betas"]
         window = group["window"]
         rows = min(t, window)
-        device = state["values"].device
+        device = self.first.device
         ages = torch.tensor([(t - 1 - r) % window for r in range(rows)], dtype=torch.float32, device=device)[:, None]
-        values = state["values"][:rows].float()
-        index = torch.cat([chunking.global_index(state["indices"][r]) for r in range(rows)])
-        first = torch.zeros(numel, device=device).index_add_(0, index, (values * beta1**ages).view(-1))
-        second = torch.zeros(numel, device=device).index_add_(0, index, (values.square() * beta2**ages).view(-1))
+        values = self.window["values"][:rows].float()
+        position = (self.window["indices"][:rows].long() + self.block_start).view(-1)
+        first = self.first.index_fill_(0, position, 0).index_add_(0, position, (values * beta1**ages).view(-1))
+        second = self.second.index_fill_(0, position, 0).index_add_(0, position,
+                                                                    (values.square() * beta2**ages).view(-1))
         c1 = (1 - beta1) / (1 - beta1**t)
         c2 = (1 - beta2) / (1 - beta2**t)
-        return first.mul_(c1).div_(second.mul_(c2).sqrt_().add_(group["eps"]))
-
-
-def quantize(values: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """4-bit codes (two per byte, the even entry in the high nibble) with a bf16 min and max per block."""
-    n = values.numel()
-    parts = _blocks(values, block)
-    low = torch.cat([part.amin(dim=1) for part in parts]).to(torch.bfloat16)
-    high = torch.cat([part.amax(dim=1) for part in parts]).to(torch.bfloat16)
-    unit = (high.float() - low.float()) / QUANT_LEVELS
-    divisor = torch.where(unit > 0, unit, 1.0)
-    codes = torch.zeros(n + n % 2, dtype=torch.uint8, device=values.device)
-    for part, out, low_part, divisor_part in zip(parts, _blocks(codes[:n], block), *_per_row(parts, low, divisor)):
-        scaled = part.float() - low_part.float()
-        out.copy_(scaled.div_(divisor_part).add_(0.5).floor_().clamp_(0, QUANT_LEVELS))
-    return codes[0::2].bitwise_left_shift(4).bitwise_or_(codes[1::2]), low, high
-
-
-def dequantize_add_(target: torch.Tensor, codes: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
-                    block: int) -> None:
-    """target += min + code * (max - min) / 15, block by block, for codes written by `quantize`;
-    the dequantised value is rounded to target's dtype before the addition, as in the CUDA kernel."""
-    n = target.numel()
-    unpacked = torch.empty(codes.numel() * 2, dtype=torch.uint8, device=codes.device)
-    torch.bitwise_right_shift(codes, 4, out=unpacked[0::2])
-    torch.bitwise_and(codes, 0x0F, out=unpacked[1::2])
-    unit = (high.float() - low.float()) / QUANT_LEVELS
-    parts = _blocks(target, block)
-    for part, code, low_part, unit_part in zip(parts, _blocks(unpacked[:n], block), *_per_row(parts, low, unit)):
-        part.add_(code.float().mul_(unit_part).add_(low_part.float()).to(part.dtype))
-
-
-def _blocks(values: torch.Tensor, block: int) -> list[torch.Tensor]:
-    """Views of 1-D `values` as rows: [full blocks, block] and, if any entries are left, [1, rest]."""
-    full = values.numel() // block
-    parts = [values[:full * block].view(full, block), values[full * block:].view(1, -1)]
-    return [part for part in parts if part.numel()]
-
-
-def _per_row(parts: list[torch.Tensor], *per_block: torch.Tensor) -> list[list[torch.Tensor]]:
-    """Each per-block vector split to match `parts`, as [rows, 1] columns that broadcast over a row."""
-    rows = [part.shape[0] for part in parts]
-    return [[piece[:, None] for piece in vector.split(rows)] for vector in per_block]
+        return position, first[position].mul_(c1).div_(second[position].mul_(c2).sqrt_().add_(group["eps"]))
