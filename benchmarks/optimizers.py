@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clbench.atomic import write_text_atomically  # noqa: E402
 from clbench.optim import MicroAdam, NanoAdam  # noqa: E402
 from clbench.optim.galore import GaLoreAdamW, galore_param_groups  # noqa: E402
+from clbench.optim.microadam import BUCKET_ENTRIES  # noqa: E402
 from clbench.optim.microadam_reference import MicroAdamReference  # noqa: E402
 from clbench.optim.nanoadam_reference import NanoAdamReference  # noqa: E402
 from clbench.optim.op_count import top_level_aten_calls  # noqa: E402
@@ -57,6 +58,8 @@ def optimizers(mask_interval: int) -> dict:
         "NanoAdam 1%, m=100": (nanoadam(NanoAdam), mask_interval),
         "NanoAdam (reference) 1%, m=100": (nanoadam(NanoAdamReference), mask_interval),
         "MicroAdam (ours) 1%, window 10": (lambda model: MicroAdam(model.parameters(), lr=1e-4), None),
+        "MicroAdam (ours), buckets of 2**25 as on CUDA": (
+            lambda model: MicroAdam(model.parameters(), lr=1e-4, bucket_entries=BUCKET_ENTRIES["cuda"]), None),
         "MicroAdam (reference) 1%, window 10": (lambda model: MicroAdamReference(model.parameters(), lr=1e-4), None),
         "GaLore rank 256": (lambda model: GaLoreAdamW(galore_param_groups(model, rank=256), lr=1e-4), None),
         "AdamW-8bit (bitsandbytes)": (adamw8bit, None),

@@ -79,10 +79,11 @@ def test_the_papers_runs_get_the_papers_settings():
 
 def test_the_offline_streams_refresh_nanoadams_mask_several_times_per_task():
     nanoadam, adamw = get_strategy("nanoadam"), get_strategy("adamw")
-    for name, steps in (("fashionmnist_mnist", 96), ("fashionmnist_mnist_digits", 66)):
+    for name, steps in (("fashionmnist_mnist", 96), ("fashionmnist_mnist_digits", 66), ("split_fashionmnist", 21)):
         stream = get_stream(name)
         config = resolve_config(stream, nanoadam, [])
-        per_task = math.ceil(stream.train_per_class * 10 / config["batch_size"]) * config["epochs"]
+        classes = len(stream.tasks[0].classes or range(10))  # the offline data sets have 10 classes
+        per_task = math.ceil(stream.train_per_class * classes / config["batch_size"]) * config["epochs"]
         assert per_task == steps and per_task // config["mask_interval"] >= 3
         assert resolve_config(stream, nanoadam, ["mask_interval=100"])["mask_interval"] == 100  # --set wins
         assert "mask_interval" not in resolve_config(stream, adamw, [])

@@ -123,7 +123,7 @@ def test_state_dict_round_trip_continues_bit_identically(weight):
     "kwargs, name",
     [({"density": 0.0}, "density"), ({"density": 2.0}, "density"), ({"lr": -1e-3}, "lr"), ({"window": 0}, "window"),
      ({"block_size": 2**16}, "block_size"), ({"quant_block_size": 33}, "quant_block_size"),
-     ({"weight_decay": -1.0}, "weight_decay")],
+     ({"weight_decay": -1.0}, "weight_decay"), ({"bucket_entries": 0}, "bucket_entries")],
 )
 def test_bad_hyperparameters_name_the_parameter(weight, kwargs, name):
     with pytest.raises(ValueError, match=f"{name}="):
