@@ -15,8 +15,8 @@ tensor is a bucket of its own). In a bucket:
   block's entries in whole rows, so a block's min and max are those of its rows', and its codes
   one elementwise pass;
 - tensors move between the scratch buffer, the parameters and the state with one
-  torch._foreach_* call each; the window's statistics are summed at the entries it holds (one
-  index_add), the only ones whose update is not zero.
+  torch._foreach_* call each; the window's statistics are summed (index_add) and its update
+  computed at the entries the window holds, the only ones whose update is not zero.
 The scratch buffers (about 10 bytes per entry of the largest bucket in fp32, 14 in bf16) are shared
 by the buckets; the reference's are those of its largest tensor.
 
@@ -37,9 +37,9 @@ from clbench.optim.microadam_reference import QUANT_LEVELS, MicroAdamReference, 
 
 STATE_KEYS = ("indices", "values", "error", "error_min", "error_max")
 # A bucket's size trades operations per step (a kernel launch each on a GPU) against the size of
-# the scratch buffers and, on CPU, against cache: the elementwise passes of a bucket that stays in
-# cache are faster (on 2 cores, ViT-B/16's step takes 0.93 s in buckets of 2**22 entries, 1.66 s
-# in buckets of 2**25), while a GPU streams memory at any size but pays for every launch.
+# the scratch buffers and, on CPU, against cache: the elementwise passes over a bucket that stays
+# in cache are faster (benchmarks/optimizers.py times both sizes on CPU), while a GPU streams
+# memory at any size but pays for every launch.
 BUCKET_ENTRIES = {"cpu": 2**22, "cuda": 2**25}
 
 
@@ -163,9 +163,9 @@ class Bucket:
         self.quant_blocks = sum(blocks)
         block_of_row = []  # a row of padding alone counts in an extra block, left out
         for n, rows, first in zip(numels, rows_per_tensor, (sum(blocks[:i]) for i in range(len(blocks)))):
-            block_of_row += [first + offset // quant_block if offset < n else self.quant_blocks
-                             for offset in range(0, rows * block, self.unit)]
-        self.block_of_row = torch.tensor(block_of_row, dtype=torch.int64, device=device)
+            offsets = torch.arange(0, rows * block, self.unit, device=device)
+            block_of_row.append(torch.where(offsets < n, offsets // quant_block + first, self.quant_blocks))
+        self.block_of_row = torch.cat(block_of_row)
         # a tensor's last row, where it ends inside one: its padding takes the row's first entry
         self.partial_rows = torch.tensor([(s + n) // self.unit for s, n in zip(starts, numels) if n % self.unit],
                                          dtype=torch.int64, device=device)
