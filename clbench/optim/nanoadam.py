@@ -6,8 +6,9 @@ A masked group's moments and chunk-local indices live in flat buffers, tensor af
 tensor's state holds views of them, so state_dict() and checkpoints are the reference's, and a
 reference's state loads here (and back). A step gathers every selected gradient with one
 torch.take per tensor (logical order, any memory format), runs Adam once on the flat buffers, and
-adds the update with one put_ per tensor. The dense group (heads, norms, biases) runs the reference's
-arithmetic as torch._foreach_* operations, one per step for all its tensors. The mask refresh stays
+adds the update with one put_ per tensor. The dense group (heads, norms, biases) keeps its moments in
+flat buffers too: its gradients are copied in and its update added back with one torch._foreach_*
+call each, and the reference's arithmetic runs once over all its entries. The mask refresh stays
 per tensor (every mask_interval steps); the flat buffers are rebuilt after it.
 
 A group takes the per-tensor path of the reference when one of its tensors has no gradient in a
@@ -58,7 +59,7 @@ class NanoAdam(NanoAdamReference):
             for p in params:
                 self._masked_update(p, group)
             return
-        flat = self._flat_masks(group, states)
+        flat = self._flat_state(group, states, FlatMasks)
         index = flat.indices()
         grad = torch.cat([torch.take(p.grad, i) for p, i in zip(params, index)]).float()
         exp_avg, exp_avg_sq = flat.buffers["exp_avg"].float(), flat.buffers["exp_avg_sq"].float()
@@ -77,11 +78,12 @@ class NanoAdam(NanoAdamReference):
         for p, i, values in zip(params, index, update.split(flat.counts)):
             p.put_(i, values, accumulate=True)
 
-    def _flat_masks(self, group: dict, states: list[dict]) -> FlatMasks:
-        """The group's flat buffers, rebuilt when a refresh or a loaded state replaced a tensor's state."""
+    def _flat_state(self, group: dict, states: list[dict], kind: type):
+        """The group's flat buffers (FlatMasks or FlatDense), rebuilt when a refresh or a loaded
+        state replaced a tensor's state."""
         held = self._flat.get(id(group))
         if held is None or held[0] is not group or not held[1].holds(states):
-            held = self._flat[id(group)] = (group, FlatMasks(group, states))
+            held = self._flat[id(group)] = (group, kind(group, states))
         return held[1]
 
     def _dense_group_step(self, group: dict) -> None:
@@ -97,11 +99,39 @@ class NanoAdam(NanoAdamReference):
             return
         for state in states:
             state["step"] += 1
-        update = adam_direction_foreach([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                                        [p.grad for p in params], group, states[0]["step"])
+        flat = self._flat_state(group, states, FlatDense)
+        torch._foreach_copy_(flat.scratch_views, [p.grad for p in params])
+        update = adam_direction(flat.buffers["exp_avg"], flat.buffers["exp_avg_sq"], flat.scratch, group,
+                                states[0]["step"])
         if group["weight_decay"]:
-            torch._foreach_add_(update, params, alpha=group["weight_decay"])
-        torch._foreach_add_(params, update, alpha=-group["lr"])
+            torch._foreach_copy_(flat.scratch_views, params)
+            update.add_(flat.scratch, alpha=group["weight_decay"])
+        flat.scratch.copy_(update)
+        torch._foreach_add_(params, flat.scratch_views, alpha=-group["lr"])
+
+
+class FlatDense:
+    """A dense group's moments in flat buffers that every tensor's state holds views of, and a
+    scratch buffer with a view shaped as each tensor: its gradients, then its update, in one
+    foreach copy each, so Adam runs once over all the group's entries (the reference's arithmetic,
+    entry for entry)."""
+
+    KEYS = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, group: dict, states: list[dict]):
+        params = group["params"]
+        counts = [p.numel() for p in params]
+        self.buffers = {key: torch.cat([state[key].reshape(-1) for state in states]) for key in self.KEYS}
+        for key, buffer in self.buffers.items():
+            for state, view, p in zip(states, buffer.split(counts), params):
+                state[key] = view.view(p.shape)
+        self.views = [[state[key] for key in self.KEYS] for state in states]
+        self.scratch = torch.empty_like(self.buffers["exp_avg"])
+        self.scratch_views = [view.view(p.shape) for view, p in zip(self.scratch.split(counts), params)]
+
+    def holds(self, states: list[dict]) -> bool:
+        return len(states) == len(self.views) and all(
+            state[key] is view for state, views in zip(states, self.views) for key, view in zip(self.KEYS, views))
 
 
 class FlatMasks:
@@ -136,20 +166,3 @@ class FlatMasks:
         """Per tensor, the flat indices (logical order) of its selected entries."""
         starts = torch.repeat_interleave(self.chunk_starts, self.chunk_sizes, output_size=self.selected)
         return starts.add_(self.buffers["index"]).split(self.counts)
-
-
-def adam_direction_foreach(exp_avgs: list, exp_avg_sqs: list, grads: list, group: dict, step: int) -> list:
-    """nanoadam_reference.adam_direction over lists of tensors, one foreach operation per line."""
-    beta1, beta2 = group["betas"]
-    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-    torch._foreach_mul_(exp_avg_sqs, beta2)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-    if group["bias_correction"]:
-        denom = torch._foreach_div(exp_avg_sqs, 1 - beta2**step)
-        torch._foreach_sqrt_(denom)
-        update = torch._foreach_div(exp_avgs, 1 - beta1**step)
-    else:
-        denom = torch._foreach_sqrt(exp_avg_sqs)
-        update = exp_avgs
-    torch._foreach_add_(denom, group["eps"])
-    return torch._foreach_div(update, denom)
