@@ -4,9 +4,10 @@ intervals, and paired tests against a baseline strategy on matched seeds.
 A table holds the runs of one stream and backbone under the same run settings (epochs, image size,
 BatchNorm handling, ...) and the same device and effective precision; a row is one strategy with one
 configuration, over its seeds. The optimizers alone and the continual-learning methods get tables of
-their own, so that adding methods leaves the optimizers' comparisons and their correction as they were;
-a methods table repeats the optimizers alone that its methods train with, the baseline among them. A run that diverged or failed is counted in its row, never in its
-means. The p-values of a table's comparisons with the baseline are Holm-corrected together.
+their own, so that adding methods leaves the optimizers' comparisons and their correction as they
+were; a methods table repeats the optimizers alone that its methods train with, the baseline among
+them. A run that diverged or failed is counted in its row, never in its means. The p-values of a
+table's comparisons with the baseline are Holm-corrected together.
 """
 
 from __future__ import annotations

@@ -241,8 +241,8 @@ def _csv(tables: list[Table], notes: list[str]) -> str:
     for table in tables:
         for row in table.rows:
             data = _row_data(table, row)
-            flat = {"stream": data["stream"], "backbone": data["backbone"],
-                    "settings": json.dumps(table.heading), "table": data["table"], "strategy": data["strategy"], "label": data["label"],
+            flat = {"stream": data["stream"], "backbone": data["backbone"], "settings": json.dumps(table.heading),
+                    "table": data["table"], "strategy": data["strategy"], "label": data["label"],
                     "seeds": " ".join(map(str, data["seeds"]))}
             for column in table.columns:
                 estimate = data[column.key] or {}
