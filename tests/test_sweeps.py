@@ -104,6 +104,18 @@ def test_the_readme_example_is_a_valid_sweep_of_the_size_it_states(tmp_path):
     assert len(runs) == 40 and "40 (the 20 at each strategy's" in readme
 
 
+def test_the_papers_grid_is_every_strategy_on_every_backbone_for_5_seeds(tmp_path):
+    """The committed paper-scale grid; its tuned settings come from paper_grid.sh, so here it is
+    read at the strategies' own settings."""
+    text = (Path(__file__).parents[1] / "results" / "sweeps" / "campaign" / "paper_grid.toml").read_text()
+    assert "tuned = true" in text
+    runs = load_sweep(sweep_file(tmp_path, text.replace("tuned = true", "tuned = false")), tmp_path / "runs")
+    cells = {(run.backbone, run.strategy, run.config.get("optimizer")) for run in runs}
+    assert len(runs) == 60 and len(cells) == 12 and {run.seed for run in runs} == set(range(5))
+    assert {run.config["preset"] for run in runs} == {"paper"}
+    assert ("vit_large_patch16_224", "replay", "nanoadam") in cells
+
+
 def test_the_records_are_those_clbench_run_writes(tmp_path):
     """The committed grid's records are found complete: a sweep run is exactly a clbench run."""
     root = Path(__file__).parents[1]
