@@ -8,6 +8,7 @@ import torch
 from clbench.optim import MicroAdam
 from clbench.optim.microadam_reference import MicroAdamReference
 from clbench.optim.op_count import top_level_aten_calls
+from optimizer_steps import assert_same_weights, gradients, train
 
 # block 64 and quantisation block 40: tensors with several chunks and a tail, tensors smaller than a
 # chunk, a quantisation block that ends inside a chunk; window 4 wraps around within the steps
@@ -24,28 +25,8 @@ def model_params(seed: int = 0) -> list[torch.nn.Parameter]:
     return params
 
 
-def gradients(params, steps: int, seed: int = 1, missing=()):
-    """Per step, a gradient per tensor; None for the (step, tensor) pairs in `missing`."""
-    generator = torch.Generator().manual_seed(seed)
-    return [[None if (step, i) in missing else torch.randn(p.shape, generator=generator).to(
-        memory_format=torch.channels_last if p.dim() == 4 else torch.contiguous_format)
-        for i, p in enumerate(params)] for step in range(steps)]
-
-
 def groups(params):
     return [{"params": params[:4]}, {"params": params[4:]}]
-
-
-def train(optimizer, params, steps) -> None:
-    for grads in steps:
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
-
-
-def assert_same_weights(params, others) -> None:
-    for p, q in zip(params, others):
-        torch.testing.assert_close(p.detach(), q.detach(), rtol=0, atol=1e-6)
 
 
 def assert_same_state(optimizer, params, other, other_params) -> None:

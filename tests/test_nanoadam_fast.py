@@ -8,6 +8,7 @@ import torch
 from clbench.optim import NanoAdam
 from clbench.optim.nanoadam_reference import NanoAdamReference
 from clbench.optim.op_count import top_level_aten_calls
+from optimizer_steps import assert_same_weights, gradients, train
 
 # Settings that exercise every path: refreshes, a density schedule that changes k, moments kept
 # across refreshes, weight decay, the literal algorithm box without bias correction.
@@ -34,31 +35,11 @@ def groups(params, **options):
     return [{"params": params[:3], "masked": True}, {"params": params[3:], "masked": False}]
 
 
-def gradients(params, steps: int, seed: int = 1, missing=()):
-    """Per step, a gradient per tensor; None for the (step, tensor) pairs in `missing`."""
-    generator = torch.Generator().manual_seed(seed)
-    return [[None if (step, i) in missing else torch.randn(p.shape, generator=generator).to(
-        memory_format=torch.channels_last if p.dim() == 4 else torch.contiguous_format)
-        for i, p in enumerate(params)] for step in range(steps)]
-
-
-def train(optimizer, params, steps) -> None:
-    for grads in steps:
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
-
-
 def twins(options):
     fast_params, reference_params = model_params(), model_params()
     common = dict(lr=0.01, chunk_size=64, mask_interval=7, **options)
     return (fast_params, NanoAdam(groups(fast_params), **common),
             reference_params, NanoAdamReference(groups(reference_params), **common))
-
-
-def assert_same_weights(params, others) -> None:
-    for p, q in zip(params, others):
-        torch.testing.assert_close(p.detach(), q.detach(), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
