@@ -34,6 +34,7 @@ import torch
 from clbench.optim.chunks import Chunking
 from clbench.optim.common import check_dense_gradient, check_positive_int
 from clbench.optim.microadam_reference import QUANT_LEVELS, MicroAdamReference, initial_state
+from clbench.optim.state import holds_views
 
 STATE_KEYS = ("indices", "values", "error", "error_min", "error_max")
 # A bucket's size trades operations per step (a kernel launch each on a GPU) against the size of
@@ -103,9 +104,7 @@ class FlatGroup:
                         for bucket in members]
 
     def holds(self, states: list[dict]) -> bool:
-        held = [view for bucket in self.buckets for view in bucket.views]
-        return len(states) == len(held) and all(
-            state[key] is view for state, views in zip(states, held) for key, view in zip(STATE_KEYS, views))
+        return holds_views(states, [views for bucket in self.buckets for views in bucket.views], STATE_KEYS)
 
 
 class Scratch:

@@ -22,6 +22,7 @@ import torch
 
 from clbench.optim.common import check_dense_gradient
 from clbench.optim.nanoadam_reference import MAX_AGE, NanoAdamReference, adam_direction, mask_chunking
+from clbench.optim.state import holds_views
 
 FLAT_KEYS = ("index", "exp_avg", "exp_avg_sq", "age")  # the per-entry state of a masked tensor
 
@@ -130,8 +131,7 @@ class FlatDense:
         self.scratch_views = [view.view(p.shape) for view, p in zip(self.scratch.split(counts), params)]
 
     def holds(self, states: list[dict]) -> bool:
-        return len(states) == len(self.views) and all(
-            state[key] is view for state, views in zip(states, self.views) for key, view in zip(self.KEYS, views))
+        return holds_views(states, self.views, self.KEYS)
 
 
 class FlatMasks:
@@ -159,8 +159,7 @@ class FlatMasks:
         self.selected = sum(self.counts)
 
     def holds(self, states: list[dict]) -> bool:
-        return len(states) == len(self.views) and all(
-            state[key] is view for state, views in zip(states, self.views) for key, view in zip(self.keys, views))
+        return holds_views(states, self.views, self.keys)
 
     def indices(self) -> tuple[torch.Tensor, ...]:
         """Per tensor, the flat indices (logical order) of its selected entries."""

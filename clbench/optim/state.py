@@ -44,3 +44,10 @@ class CompactStateMixin:
             for key, value in state_dict["state"].get(saved_id, {}).items():
                 if isinstance(value, torch.Tensor):
                     self.state[param][key] = value.to(device=param.device, copy=True)
+
+
+def holds_views(states: list[dict], views: list[list], keys) -> bool:
+    """Whether each state's `keys` are still the views a flat buffer gave it (a refresh, a loaded
+    state or a per-tensor step may have replaced them), for the fast optimizers' flat state."""
+    return len(states) == len(views) and all(
+        state[key] is view for state, held in zip(states, views) for key, view in zip(keys, held))
