@@ -18,7 +18,7 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{message} (see: clbench {self.prog.split()[-1]} --help)")
+        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,12 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_options(sweep)
 
     tune = commands.add_parser("tune", help="choose strategies' settings on validation data (see README: Protocol)")
-    tune.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
-    tune.add_argument("--strategy", default=DEFAULT_STRATEGY, metavar="NAME[,NAME...]",
+    tune.add_argument("--stream", help=f"stream name (default {DEFAULT_STREAM})")
+    tune.add_argument("--strategy", metavar="NAME[,NAME...]",
                       help=f"strategies to tune, each on its own (default {DEFAULT_STRATEGY})")
-    tune.add_argument("--backbone", default=DEFAULT_BACKBONE)
-    tune.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+    tune.add_argument("--backbone", help=f"(default {DEFAULT_BACKBONE})")
+    tune.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE",
                       help="a run setting held fixed, as clbench run takes it")
+    tune.add_argument("--sweep", type=Path, metavar="FILE",
+                      help="tune what this sweep file runs with tuned = true: every stream, backbone, strategy "
+                           "and --set of it, the choices to its tuned folder (in place of --stream, --strategy, "
+                           "--backbone, --set, --smoke, --out)")
     tune.add_argument("--space", action="append", default=[], metavar="KEY=V1,V2,...",
                       help="a setting to search and its values (repeatable; default: the lr grid)")
     tune.add_argument("--points", type=_positive_int, default=7, help="lr grid points (default 7)")
@@ -81,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="times the lr grid may grow by two points where the choice is its edge (default 2)")
     tune.add_argument("--smoke", action="store_true", help="tiny subsets, one epoch: checks the pipeline")
     tune.add_argument("--trials", type=Path, default=Path("results/tuning"), help="where the trials' records go")
-    tune.add_argument("--out", type=Path, default=Path("results/tuned"), help="where tuned-settings files go")
+    tune.add_argument("--out", type=Path, help="where tuned-settings files go (default results/tuned)")
     tune.add_argument("--dry-run", action="store_true", help="list the trials and whether they are complete")
     _add_execution_options(tune)
 
@@ -275,20 +279,33 @@ def _sweep(args) -> int:
 def _tune(args) -> int:
     from clbench.training.backbones import check_backbone_name
     from clbench.registry import use_plugins
-    from clbench.tuning.tune import TuneRequest, command_line, tune
+    from clbench.tuning.tune import TuneRequest, command_line, sweep_requests, tune
+    from clbench.tuning.tuned_files import DEFAULT_TUNED_DIR
 
     use_plugins(args.plugins)
-    check_backbone_name(args.backbone)
+    single = {"--stream": args.stream, "--strategy": args.strategy, "--backbone": args.backbone,
+              "--set": args.assignments, "--smoke": args.smoke, "--out": args.out}
+    if args.sweep and (given := [flag for flag, value in single.items() if value]):
+        raise UsageError(f"{', '.join(given)} and --sweep both say what to tune; drop {', '.join(given)} "
+                         "(the sweep file declares it)")
+    request = TuneRequest(stream=args.stream or DEFAULT_STREAM, backbone=args.backbone or DEFAULT_BACKBONE,
+                          strategies=(args.strategy or DEFAULT_STRATEGY).split(","),
+                          assignments=args.assignments or [], space=args.space, points=args.points,
+                          decades=args.decades, seeds=args.seeds, mode=args.mode, smoke=args.smoke,
+                          widen=max(0, args.widen), trials_dir=args.trials, tuned_dir=args.out or DEFAULT_TUNED_DIR,
+                          command=command_line(sys.argv[1:]))
+    if args.sweep:
+        requests = sweep_requests(args.sweep, request)
+    else:
+        check_backbone_name(request.backbone)
+        requests = [request]
     run_options = _run_options(args)
-    request = TuneRequest(stream=args.stream, backbone=args.backbone, strategies=args.strategy.split(","),
-                          assignments=args.assignments, space=args.space, points=args.points, decades=args.decades,
-                          seeds=args.seeds, mode=args.mode, smoke=args.smoke, widen=max(0, args.widen),
-                          trials_dir=args.trials, tuned_dir=args.out, command=command_line(sys.argv[1:]))
     if not args.dry_run:
         _check_writable(args.trials)
-        _check_writable(args.out)
-    return tune(request, args.executor, _placement(args, args.trials), run_options, progress=not args.no_progress,
-                dry_run=args.dry_run)
+        for tuned_dir in {r.tuned_dir for r in requests}:
+            _check_writable(tuned_dir)
+    return tune(requests, args.executor, _placement(args, args.trials), run_options, progress=not args.no_progress,
+                dry_run=args.dry_run, name=args.sweep.stem if args.sweep else None)
 
 
 def _run_options(args) -> list[str]:

@@ -2,6 +2,7 @@
 submitit's local executor) on real smoke runs, resume after a kill, and two sweeps on one grid."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,8 +16,10 @@ import torch
 from clbench.training.checkpoints import checkpoint_path
 from clbench.errors import UsageError
 from clbench.records import is_completed
+from clbench.registry import get_stream
 from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
 from clbench.sweeps.spec import load_sweep
+from clbench.tuning.tune import TuneRequest, sweep_requests
 from test_cli import CLBENCH, assert_one_line_error, clbench
 
 
@@ -104,16 +107,40 @@ def test_the_readme_example_is_a_valid_sweep_of_the_size_it_states(tmp_path):
     assert len(runs) == 40 and "40 (the 20 at each strategy's" in readme
 
 
+CAMPAIGN = Path(__file__).parents[1] / "results" / "sweeps" / "campaign"
+
+
 def test_the_papers_grid_is_every_strategy_on_every_backbone_for_5_seeds(tmp_path):
-    """The committed paper-scale grid; its tuned settings come from paper_grid.sh, so here it is
-    read at the strategies' own settings."""
-    text = (Path(__file__).parents[1] / "results" / "sweeps" / "campaign" / "paper_grid.toml").read_text()
-    assert "tuned = true" in text
-    runs = load_sweep(sweep_file(tmp_path, text.replace("tuned = true", "tuned = false")), tmp_path / "runs")
+    """The committed paper-scale grid, read without the tuned choices that need its data."""
+    runs = load_sweep(CAMPAIGN / "paper_grid.toml", tmp_path / "runs", resolve_tuned=False)
     cells = {(run.backbone, run.strategy, run.config.get("optimizer")) for run in runs}
     assert len(runs) == 60 and len(cells) == 12 and {run.seed for run in runs} == set(range(5))
-    assert {run.config["preset"] for run in runs} == {"paper"}
+    assert {run.config["preset"] for run in runs} == {"paper"} and all(run.tuned for run in runs)
     assert ("vit_large_patch16_224", "replay", "nanoadam") in cells
+
+
+def test_the_offline_campaign_refreshes_nanoadams_mask_several_times_a_task(tmp_path):
+    """3 streams x 2 backbones x {AdamW, NanoAdam, replay with each}, and on Lite0 the ablations
+    (frozen norm statistics for both optimizers, NanoAdam's biases masked), 5 tuned seeds each."""
+    runs = load_sweep(CAMPAIGN / "offline.toml", tmp_path / "runs", resolve_tuned=False)
+    cells = {(run.stream, run.backbone, run.strategy, run.config.get("optimizer"), run.config["freeze_norm_stats"],
+              run.config.get("mask_biases")) for run in runs}
+    assert len(cells) == 3 * (2 * 4 + 3) and len(runs) == 5 * len(cells) and all(run.tuned for run in runs)
+    ablations = [cell for cell in cells if cell[4] or cell[5]]
+    assert len(ablations) == 9 and {cell[1] for cell in ablations} == {"efficientnet_lite0"}
+    for run in runs:
+        config, stream = run.config, get_stream(run.stream)
+        if "mask_interval" not in config:
+            continue
+        per_class = config["train_per_class"] - round(config["val_fraction"] * config["train_per_class"])
+        for task in stream.tasks:
+            examples = per_class * (len(task.classes) if task.classes else 10)  # their data sets have 10 classes
+            steps = math.ceil(examples / config["batch_size"]) * config["epochs"]
+            assert 5 <= math.ceil(steps / config["mask_interval"]) <= steps / 3, (run.label(), steps)
+    tunings = sweep_requests(CAMPAIGN / "offline.toml", TuneRequest(
+        stream="", backbone="", strategies=[], assignments=[], space=[], points=5, decades=2.0, seeds=[100],
+        mode="all", smoke=False, widen=2, trials_dir=tmp_path, tuned_dir=tmp_path, command=""))
+    assert sum(len(request.strategies) for request in tunings) == len(cells)
 
 
 def test_the_records_are_those_clbench_run_writes(tmp_path):

@@ -14,7 +14,7 @@ from clbench.registry import get_strategy, get_stream
 from clbench.sweeps.executors import Placement
 from clbench.sweeps.spec import load_sweep
 from clbench.tuning.space import lr_grid, widened
-from clbench.tuning.tune import StrategyTuning, TuneRequest, tune
+from clbench.tuning.tune import StrategyTuning, TuneRequest, sweep_requests, tune
 from clbench.tuning.tuned_files import TunedFile, tuned_config
 from test_cli import assert_one_line_error, clbench
 
@@ -39,7 +39,7 @@ def write_trials(req: TuneRequest, outcome) -> None:
 
 def run_tune(req: TuneRequest, capsys=None) -> tuple[int, dict | None]:
     """tune() where every trial's record already exists: the executor is never called."""
-    code = tune(req, "local", Placement(), [], progress=False)
+    code = tune([req], "local", Placement(), [], progress=False)
     files = list(req.tuned_dir.glob("*.json"))
     return code, (json.loads(files[0].read_text()) if files else None)
 
@@ -123,7 +123,7 @@ def test_first_task_and_per_task_modes_choose_on_what_each_may_see(tmp_path):
 def test_a_trial_that_cannot_complete_writes_no_file(tmp_path, capsys):
     req = request(tmp_path, points=2)
     write_trials(req, lambda lr: ("failed", None, None))  # run again, and refused: epochs=0 is invalid
-    code = tune(req, "local", Placement(), ["--set", "epochs=0"], progress=False)
+    code = tune([req], "local", Placement(), ["--set", "epochs=0"], progress=False)
     assert code == 1 and not list(req.tuned_dir.glob("*.json"))
     assert "adamw: not tuned, some trials did not complete" in capsys.readouterr().err
 
@@ -226,3 +226,42 @@ def test_tune_then_run_tuned_end_to_end(tmp_path):
     record = json.loads(record_path.read_text())
     assert record["tuned"] == {"file": str(path), "sha256": tuned.sha256}
     assert record["config"]["lr"] == [float(tuned.data["choice"]["lr"])] * 2
+
+
+def test_tune_sweep_tunes_every_configuration_the_sweep_runs_tuned(tmp_path):
+    """One request per stream x backbone x --set of the tuned grids (seeds aside); after their trials,
+    the sweep finds a tuned file for every run."""
+    tuned_dir = tmp_path / "tuned"
+    sweep = tmp_path / "campaign.toml"
+    sweep.write_text(f'stream = ["fashionmnist_mnist", "split_fashionmnist"]\nstrategy = ["adamw", "nanoadam"]\n'
+                     f'seeds = [0, 1]\nsmoke = true\ntuned = "{tuned_dir}"\n\n[[grid]]\n\n'
+                     '[[grid]]\nstrategy = "replay"\nset = { optimizer = ["adamw", "nanoadam"] }\n\n'
+                     '[[grid]]\nstrategy = "sgd"\ntuned = false\n')
+    requests = sweep_requests(sweep, request(tmp_path, points=2))
+    assert [(r.stream, r.strategies, r.assignments) for r in requests] == [
+        ("fashionmnist_mnist", ["adamw", "nanoadam"], []), ("split_fashionmnist", ["adamw", "nanoadam"], []),
+        *[(stream, ["replay"], [f"optimizer={optimizer}"])
+          for stream in ("fashionmnist_mnist", "split_fashionmnist") for optimizer in ("adamw", "nanoadam")]]
+    assert all(r.smoke and r.tuned_dir == tuned_dir and r.points == 2 for r in requests)
+    with pytest.raises(UsageError, match="no tuned-settings folder .* clbench tune --sweep .*campaign.toml tunes"):
+        load_sweep(sweep, tmp_path / "runs")
+    best = peaked(1e-3)
+    for req in requests:
+        for strategy in req.strategies:
+            write_trials(dataclasses.replace(req, strategies=[strategy]),
+                         lambda lr: ("completed", [[best(lr)] * 5] * 5, [[0.0] * 5] * 5))
+    assert tune(requests, "local", Placement(), [], progress=False, name=sweep.stem) == 0
+    assert len(list(tuned_dir.glob("*.json"))) == 8 and (tmp_path / "tuning" / "campaign.tune.json").exists()
+    runs = load_sweep(sweep, tmp_path / "runs")
+    assert len(runs) == 2 * 2 * 4 + 2 * 2 and all(run.tuned for run in runs if run.strategy != "sgd")
+    replay = {run.config["optimizer"]: run.tuned.name for run in runs if run.strategy == "replay"}
+    assert len(set(replay.values())) == 2 and all("__replay__" in name for name in replay.values())
+
+
+def test_tune_sweep_refuses_what_the_sweep_file_already_says(tmp_path):
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text('strategy = "adamw"\nsmoke = true\n')
+    with pytest.raises(UsageError, match="no runs with tuned = true"):
+        sweep_requests(sweep, request(tmp_path))
+    result = clbench("tune", "--sweep", str(sweep), "--strategy", "adamw", "--out", str(tmp_path))
+    assert_one_line_error(result, "--strategy, --out and --sweep both say what to tune; drop --strategy, --out")

@@ -27,7 +27,7 @@ import itertools
 import re
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clbench.cli import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM
@@ -57,7 +57,8 @@ class PlannedRun:
     smoke: bool
     record: Path
     config: dict  # every resolved setting of the run
-    tuned: Path | None = None  # the tuned-settings file applied (clbench run --tuned)
+    tuned: Path | None = None  # the tuned-settings file applied (clbench run --tuned); the file or folder
+    #                            the sweep names, when loaded with resolve_tuned=False
 
     def matches(self, key: str, values: list[str]) -> bool:
         """Whether the run's stream, strategy, backbone, seed or setting `key` is one of `values`."""
@@ -83,9 +84,10 @@ class PlannedRun:
         return shlex.join(["clbench", "run", *self.run_args()])
 
 
-def load_sweep(path: Path, results: Path) -> list[PlannedRun]:
+def load_sweep(path: Path, results: Path, resolve_tuned: bool = True) -> list[PlannedRun]:
     """Every run the sweep file declares, in order, without duplicates, each validated as
-    `clbench run` would validate it. Any problem is a UsageError naming the file, key and line."""
+    `clbench run` would validate it. Any problem is a UsageError naming the file, key and line.
+    resolve_tuned=False: runs of `tuned` grids without the tuned choice (not made yet), for clbench tune."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -112,7 +114,7 @@ def load_sweep(path: Path, results: Path) -> list[PlannedRun]:
     for grid, prefix in zip(grids, prefixes):
         _check_keys(grid, GRID_KEYS, prefix, where)
         _check_tables(grid, prefix, where)
-        for run in _expand(_merged(data, grid), grid.get("strategies", {}), prefix, where, results):
+        for run in _expand(_merged(data, grid), grid.get("strategies", {}), prefix, where, results, resolve_tuned):
             runs.setdefault(run.record, run)
     for name in data.get("strategies", {}):
         if not any(run.strategy == name for run in runs.values()):
@@ -129,7 +131,8 @@ def _merged(top: dict, grid: dict) -> dict:
     return merged
 
 
-def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, results: Path) -> list[PlannedRun]:
+def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, results: Path,
+            resolve_tuned: bool) -> list[PlannedRun]:
     """The runs of one grid (its keys merged with the top level's); own_strategies: the
     [strategies] tables written in the grid itself, which must name strategies it runs."""
     from clbench.registry import get_strategy, get_stream
@@ -168,8 +171,10 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
         for values in itertools.product(*(choices for choices, _ in axes.values())):
             assignments = {key: (text, origin) for (key, (_, origin)), text in zip(axes.items(), values)}
             configurations.append((stream, backbone, strategy, assignments))
-    return [_planned(stream, backbone, strategy, seed, assignments, grid["smoke"], tuned, where, key_path, results)
+    runs = [_planned(stream, backbone, strategy, seed, assignments, grid["smoke"], tuned if resolve_tuned else None,
+                     where, key_path, results)
             for seed in seeds for stream, backbone, strategy, assignments in configurations]
+    return runs if resolve_tuned else [replace(run, tuned=tuned) for run in runs]
 
 
 def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where, key_path, results) -> PlannedRun:
@@ -180,7 +185,8 @@ def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where,
         culprits = [origin for key, (text, origin) in assignments.items()
                     if _rejects(stream, strategy, backbone, smoke, f"{key}={text}")]
         culprit = culprits[0] if culprits else key_path("tuned") if tuned else ()
-        raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone})") from None
+        hint = f"; clbench tune --sweep {where.path} tunes them all" if tuned and not culprits else ""
+        raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone}){hint}") from None
 
 
 def plan_run(stream: str, strategy: str, backbone: str, seed: int, assignments: list[str], smoke: bool,

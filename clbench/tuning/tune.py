@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clbench.config import resolve_config
@@ -15,7 +15,7 @@ from clbench.errors import UsageError
 from clbench.registry import get_strategy, get_stream
 from clbench.sweeps.executors import Placement
 from clbench.sweeps.manifest import Manifest
-from clbench.sweeps.spec import PlannedRun, plan_run
+from clbench.sweeps.spec import PlannedRun, load_sweep, plan_run
 from clbench.sweeps.sweep import run_planned
 from clbench.tuning.select import MODES, OBJECTIVE, Trial, choose, score_trials
 from clbench.tuning.space import lr_grid, parse_space, point_assignments, widened
@@ -37,6 +37,7 @@ class TuneRequest:
     trials_dir: Path
     tuned_dir: Path
     command: str
+    in_sweep: bool = False  # one of the tunings of a sweep file (clbench tune --sweep)
 
 
 class StrategyTuning:
@@ -60,6 +61,11 @@ class StrategyTuning:
         self.widenings: list[str] = []
         self.trials: list[Trial] = []
         self.chosen: list[Trial] | None = None
+
+    def label(self) -> str:
+        """The strategy, and where several tunings run together, what else tells them apart."""
+        r = self.request
+        return self.strategy if not r.in_sweep else " x ".join([r.stream, r.backbone, self.strategy, *r.assignments])
 
     def planned(self) -> list[PlannedRun]:
         """Every trial's runs, seed by seed."""
@@ -129,59 +135,81 @@ def _load(path: Path) -> dict | None:
     return {**record, "path": str(path)} if record.get("status") in ("completed", "diverged") else None
 
 
-def tune(request: TuneRequest, executor: str, placement: Placement, run_options: list[str],
-         progress: bool = True, dry_run: bool = False) -> int:
-    if request.mode not in MODES:
-        raise UsageError(f"--mode {request.mode} is unknown; use one of {', '.join(MODES)}")
-    tunings = [StrategyTuning(request, name) for name in request.strategies]
+def tune(requests: list[TuneRequest], executor: str, placement: Placement, run_options: list[str],
+         progress: bool = True, dry_run: bool = False, name: str | None = None) -> int:
+    """Tunes every strategy of every request, their trials run together (one manifest, `name`:
+    the requests' stream x backbone by default), the lr grids widened where a choice sits on an edge."""
+    if any(request.mode not in MODES for request in requests):
+        raise UsageError(f"--mode {requests[0].mode} is unknown; use one of {', '.join(MODES)}")
+    tunings = [StrategyTuning(request, strategy) for request in requests for strategy in request.strategies]
     if dry_run:
         runs = [run for t in tunings for run in t.planned()]
         for run in runs:
             print(f"{'done    ' if _load(run.record) is not None else 'to run  '}  {run.label()}")
-        print(f"{len(runs)} trials on seeds {', '.join(map(str, request.seeds))} (the grid widens where the "
+        print(f"{len(runs)} trials on seeds {', '.join(map(str, requests[0].seeds))} (the grid widens where the "
               "choice sits on its edge)")
         return 0
+    name = name or f"{requests[0].stream}__{requests[0].backbone}__{'+'.join(requests[0].strategies)}"
     pending = tunings
-    for round_ in range(request.widen + 1):
-        if run_trials([run for t in tunings for run in t.planned()], request, executor, placement, run_options,
-                      progress):
+    for round_ in range(max(r.widen for r in requests) + 1):
+        if run_trials([run for t in tunings for run in t.planned()], requests[0], name, executor, placement,
+                      run_options, progress):
             print("clbench: tuning interrupted; run the same command again to finish it", file=sys.stderr)
             return 130
         for t in pending:
             t.select()
-        pending = [t for t in pending if t.chosen and t.edge() and "lr" not in _given_keys(request)]
-        if not pending or round_ == request.widen:
+        pending = [t for t in pending if t.chosen and t.edge() and "lr" not in _given_keys(t.request)
+                   and round_ < t.request.widen]
+        if not pending:
             break
         for t in pending:
-            print(f"{t.strategy}: the best lr is the {t.edge()} of the grid; widening it by two points")
+            print(f"{t.label()}: the best lr is the {t.edge()} of the grid; widening it by two points")
             t.widen()
     written = []
     for t in tunings:
         if not t.chosen:
-            print(f"{t.strategy}: not tuned, some trials did not complete (see the summary above); run the same "
+            print(f"{t.label()}: not tuned, some trials did not complete (see the summary above); run the same "
                   "command again", file=sys.stderr)
             continue
-        path = write_tuned(request.tuned_dir, t.file_data())
+        path = write_tuned(t.request.tuned_dir, t.file_data())
         written.append(path)
-        score = t.chosen[0].scores[0] if request.mode == "first_task" else t.chosen[-1].scores[-1]
-        print(f"{t.strategy}: {' '.join(f'{k}={v}' for k, v in t.choice().items())}  (validation accuracy "
+        score = t.chosen[0].scores[0] if t.request.mode == "first_task" else t.chosen[-1].scores[-1]
+        print(f"{t.label()}: {' '.join(f'{k}={v}' for k, v in t.choice().items())}  (validation accuracy "
               f"{score:.2f})  -> {path}")
         if t.edge():
-            print(f"clbench: warning: {t.strategy}'s choice is still the {t.edge()} lr of its grid; widen it "
+            print(f"clbench: warning: {t.label()}'s choice is still the {t.edge()} lr of its grid; widen it "
                   "with --space lr=... or --widen N", file=sys.stderr)
     return 0 if len(written) == len(tunings) else 1
+
+
+def sweep_requests(path: Path, template: TuneRequest) -> list[TuneRequest]:
+    """The tunings a sweep file's tuned runs need: one request per stream, backbone, --set and tuned
+    folder of the sweep (seeds aside), for the strategies run with them; the other options from template."""
+    groups: dict[tuple, list[str]] = {}
+    for run in load_sweep(path, template.trials_dir, resolve_tuned=False):
+        if run.tuned is None:
+            continue
+        if run.tuned.suffix == ".json" or run.tuned.is_file():
+            raise UsageError(f"{path}: tuned = \"{run.tuned}\" names one tuned-settings file, which clbench tune "
+                             "does not write; set tuned = true (or a folder) to tune these runs")
+        strategies = groups.setdefault((run.stream, run.backbone, run.assignments, run.smoke, run.tuned), [])
+        if run.strategy not in strategies:
+            strategies.append(run.strategy)
+    if not groups:
+        raise UsageError(f"{path} has no runs with tuned = true: nothing to tune")
+    return [replace(template, stream=stream, backbone=backbone, strategies=strategies, assignments=list(assignments),
+                    smoke=smoke, tuned_dir=tuned_dir, in_sweep=True)
+            for (stream, backbone, assignments, smoke, tuned_dir), strategies in groups.items()]
 
 
 def _given_keys(request: TuneRequest) -> set[str]:
     return {text.partition("=")[0].strip() for text in request.space}
 
 
-def run_trials(runs: list[PlannedRun], request: TuneRequest, executor: str, placement: Placement,
+def run_trials(runs: list[PlannedRun], request: TuneRequest, name: str, executor: str, placement: Placement,
                run_options: list[str], progress: bool) -> bool:
     complete = {run.record for run in runs if _load(run.record) is not None}  # a diverged trial is not run again
-    name = f"{request.stream}__{request.backbone}__{'+'.join(request.strategies)}.tune.json"
-    manifest = Manifest(request.trials_dir / name,
-                        f"tuning {request.stream} x {request.backbone}", {"tune": request.command},
+    manifest = Manifest(request.trials_dir / f"{name}.tune.json", f"tuning {name}", {"tune": request.command},
                         request.trials_dir, executor, runs, complete)
     interrupted = run_planned(runs, complete, manifest, executor, placement, run_options, progress)
     print(manifest.summary())

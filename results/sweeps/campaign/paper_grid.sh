@@ -4,11 +4,6 @@
 # clbench tune and clbench sweep alike, e.g. --device cuda, --executor slurm ...; rerun the same
 # command to resume after an interruption (finished trials and runs are not run again).
 set -euo pipefail
-stream=cifar10_flowers102
-for backbone in resnet18 resnet101 vit_large_patch16_224; do
-    clbench tune --stream "$stream" --backbone "$backbone" --strategy adamw,nanoadam "$@"
-    for optimizer in adamw nanoadam; do
-        clbench tune --stream "$stream" --backbone "$backbone" --strategy replay --set optimizer="$optimizer" "$@"
-    done
-done
-clbench sweep "$(dirname "$0")/paper_grid.toml" "$@"
+sweep="$(dirname "$0")/paper_grid.toml"
+clbench tune --sweep "$sweep" "$@"
+clbench sweep "$sweep" "$@"
