@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="records of lr grids: lr sensitivity and plasticity-forgetting figures (default: the "
                            "folder tuning beside --results, when it exists)")
 
+    analyze = commands.add_parser("analyze", help="a sweep's NanoAdam-minus-AdamW contrasts per cell, pooled")
+    analyze.add_argument("file", type=Path, help="the sweep file (.toml) whose records are analysed")
+    analyze.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of the sweep's records")
+    analyze.add_argument("--trials", type=Path, default=Path("results/tuning"),
+                         help="folder of the tuning trials (for forgetting at matched plasticity)")
+    analyze.add_argument("--format", choices=("md", "json"), default="md")
+    analyze.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
     inspect.add_argument("--backbone", default=DEFAULT_BACKBONE)
@@ -369,6 +377,31 @@ def _plot(args) -> int:
     return 0
 
 
+def _analyze(args) -> int:
+    import json
+
+    from clbench.reporting.campaign import analyze
+    from clbench.reporting.campaign_format import as_json, markdown
+    from clbench.sweeps.spec import load_sweep
+
+    runs = load_sweep(args.file, args.results)
+    records = []
+    for run in runs:
+        try:
+            record = json.loads(run.record.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("status") == "completed":
+            records.append(record)
+    if not records:
+        raise UsageError(f"no completed records of {args.file} in {args.results}; run clbench sweep {args.file} first, "
+                         "or pass --results DIR")
+    analysis = analyze(records, len(runs), args.trials)
+    _write_output(as_json(analysis) if args.format == "json" else markdown(analysis, f"Analysis of {args.file}"),
+                  args.out)
+    return 0
+
+
 def _curve_groups(args, stream: str | None):
     """The lr curves in the records of --curves, or of the folder tuning beside --results (none when
     it does not exist)."""
@@ -484,7 +517,8 @@ def _check_writable(results: Path, option: str = "--results") -> None:
                          f"pass {option} DIR")
 
 
-_COMMANDS = {"run": _run, "sweep": _sweep, "tune": _tune, "leaderboard": _leaderboard, "plot": _plot, "inspect": _inspect, "list": _list}
+_COMMANDS = {"run": _run, "sweep": _sweep, "tune": _tune, "leaderboard": _leaderboard, "plot": _plot,
+             "analyze": _analyze, "inspect": _inspect, "list": _list}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,8 +37,8 @@ def _swaps_legend(section: SwapSection) -> str:
 
 def _swaps_rows(section: SwapSection) -> list[list[str]]:
     return [[swap.method, swap.optimizer, str(len(swap.versus["acc"].seeds) if swap.versus["acc"] else 0),
-             _difference(swap.versus["acc"], False), _p(swap.versus["acc"]),
-             _difference(swap.versus["forgetting"], False), _p(swap.versus["forgetting"])]
+             _difference(swap.versus["acc"], False), holm_p_text(swap.versus["acc"]),
+             _difference(swap.versus["forgetting"], False), holm_p_text(swap.versus["forgetting"])]
             for swap in section.swaps]
 
 
@@ -61,7 +61,7 @@ def _matched_legend(section: MatchedPlasticity) -> str:
 
 def _matched_rows(section: MatchedPlasticity) -> list[list[str]]:
     return [[row.strategy, str(row.forgetting.n if row.forgetting else 0), _estimate(row.forgetting),
-             _difference(row.versus_baseline, row.strategy == section.baseline), _p(row.versus_baseline)]
+             _difference(row.versus_baseline, row.strategy == section.baseline), holm_p_text(row.versus_baseline)]
             for row in section.rows]
 
 
@@ -99,7 +99,7 @@ def _cells(table: Table, row: Row) -> list[tuple[str, bool]]:
     if table.baseline is not None:
         for key in COMPARED:
             comparison = row.versus_baseline.get(key)
-            cells += [(_difference(comparison, row is table.baseline), False), (_p(comparison), False)]
+            cells += [(_difference(comparison, row is table.baseline), False), (holm_p_text(comparison), False)]
     return cells
 
 
@@ -127,7 +127,7 @@ def _difference(comparison: PairedComparison | None, is_baseline: bool) -> str:
     return f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
 
 
-def _p(comparison: PairedComparison | None) -> str:
+def holm_p_text(comparison: PairedComparison | None) -> str:
     """The Holm-corrected p-value."""
     if comparison is None or comparison.p_holm is None:
         return ""
@@ -198,20 +198,20 @@ def _row_data(table: Table, row: Row) -> dict:
         "best": sorted(row.best),
     }
     for column in table.columns:
-        data[column.key] = _estimate_data(row.estimates[column.key])
+        data[column.key] = estimate_data(row.estimates[column.key])
     if table.baseline is not None:
         data["baseline"] = table.baseline.label
         for key in COMPARED:
-            data[f"{key}_vs_baseline"] = _comparison_data(row.versus_baseline.get(key))
+            data[f"{key}_vs_baseline"] = comparison_data(row.versus_baseline.get(key))
     return data
 
 
-def _estimate_data(estimate: Estimate | None) -> dict | None:
+def estimate_data(estimate: Estimate | None) -> dict | None:
     return None if estimate is None else {"mean": estimate.mean, "low": estimate.low, "high": estimate.high,
                                           "n": estimate.n}
 
 
-def _comparison_data(comparison: PairedComparison | None) -> dict | None:
+def comparison_data(comparison: PairedComparison | None) -> dict | None:
     return None if comparison is None else {
         "difference": comparison.difference.mean, "low": comparison.difference.low,
         "high": comparison.difference.high, "p_value": comparison.p_value, "p_holm": comparison.p_holm,
@@ -224,13 +224,13 @@ def _json(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity
     within_methods = [{"stream": s.table.stream, "backbone": s.table.backbone, "settings": s.table.settings,
                        "baseline": s.baseline,
                        "rows": [{"method": swap.method, "optimizer": swap.optimizer,
-                                 **{f"{key}_vs_baseline": _comparison_data(c) for key, c in swap.versus.items()}}
+                                 **{f"{key}_vs_baseline": comparison_data(c) for key, c in swap.versus.items()}}
                                 for swap in s.swaps]}
                       for s in swaps]
     sections = [{"stream": m.group.stream, "backbone": m.group.backbone, "settings": m.group.settings,
                  "plasticity_level": m.level, "baseline": m.baseline,
-                 "rows": [{"strategy": row.strategy, "forgetting": _estimate_data(row.forgetting),
-                           "forgetting_vs_baseline": _comparison_data(row.versus_baseline)} for row in m.rows]}
+                 "rows": [{"strategy": row.strategy, "forgetting": estimate_data(row.forgetting),
+                           "forgetting_vs_baseline": comparison_data(row.versus_baseline)} for row in m.rows]}
                 for m in matched]
     return json.dumps({"confidence": CONFIDENCE, "rows": rows, "optimizers_within_methods": within_methods,
                        "matched_plasticity": sections, "notes": notes}, indent=2) + "\n"
