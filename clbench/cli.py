@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder of the tuning trials (for forgetting at matched plasticity)")
     analyze.add_argument("--format", choices=("md", "json"), default="md")
     analyze.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    analyze.add_argument("--figures", type=Path, metavar="DIR", help="also write forest plots (PNG) into DIR")
 
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
@@ -399,6 +400,11 @@ def _analyze(args) -> int:
     analysis = analyze(records, len(runs), args.trials)
     _write_output(as_json(analysis) if args.format == "json" else markdown(analysis, f"Analysis of {args.file}"),
                   args.out)
+    if args.figures:
+        from clbench.reporting.campaign_plots import plot_analysis
+
+        for path in plot_analysis(analysis, args.figures, args.file.stem):
+            print(path, file=sys.stderr if args.out is None else sys.stdout)
     return 0
 
 

@@ -3,6 +3,7 @@ tuning curves, and the random-effects pooling over cells, on records whose effec
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -115,8 +116,13 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     assert f"24 of {len(runs)} runs of the sweep completed" in text and "### Pooled over cells" in text
     assert json.loads(as_json(result))["cells"][0]["forgetting"]["seeds"] == [0, 1, 2]
     out = tmp_path / "analysis.md"
-    done = clbench("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out))
+    done = clbench("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out),
+                   "--figures", str(tmp_path / "figures"))
     assert done.returncode == 0, done.stderr
     assert "### NanoAdam - AdamW" in out.read_text() and math.isfinite(result.pooled[0].estimate.mean)
+    figures = sorted(path.name for path in (tmp_path / "figures").glob("*.png"))
+    assert figures == sorted(f"sweep__{name}__{metric}.png" for name in ("nanoadam_adamw", "replay_nanoadam_adamw")
+                             for metric in ("forgetting", "acc"))
+    assert sorted(Path(line).name for line in done.stdout.split()) == figures
     empty = clbench("analyze", str(sweep), "--results", str(tmp_path / "none"))
     assert_one_line_error(empty, "no completed records of", "run clbench sweep")
