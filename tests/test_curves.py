@@ -82,3 +82,12 @@ def test_leaderboard_and_plot_show_the_curves_beside_the_tables(capsys, tmp_path
     names = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert sum(name.endswith(("__lr_sensitivity.png", "__plasticity_forgetting.png")) for name in names) == 2
     assert len(names) == 4 * 2 + 2  # four per table (tuned and not), two per group of curves
+
+
+def test_curve_sections_of_one_stream_are_titled_by_the_settings_that_tell_them_apart(capsys, tmp_path):
+    shorter = [{**r, "config": {**r["config"], "epochs": 2}} for r in curves(tmp_path)]
+    write(tmp_path / "tuning", curves(tmp_path) + shorter)
+    runs = write(tmp_path / "runs", [record("adamw", seed, 10.0, 80.0) for seed in range(3)])
+    assert main(["leaderboard", "--results", str(runs)]) == 0
+    titles = [line for line in capsys.readouterr().out.splitlines() if line.startswith("### Forgetting at matched")]
+    assert len(titles) == 2 and {title.rsplit(", ", 1)[-1] for title in titles} == {"epochs=3", "epochs=2"}

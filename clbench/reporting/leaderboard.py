@@ -195,7 +195,7 @@ def _label_variants(rows: list[Row]) -> None:
         by_strategy[row.strategy].append(row)
     for variants in by_strategy.values():
         if len(variants) > 1:
-            differing = _differing_keys([row.config for row in variants])
+            differing = differing_keys([row.config for row in variants])
             for row in variants:
                 row.label = f"{row.strategy} (" + ", ".join(f"{k}={row.config.get(k)}" for k in differing) + ")"
 
@@ -205,11 +205,11 @@ def _set_headings(tables: list[Table]) -> None:
     for table in tables:
         by_stream[table.stream, table.backbone].append(table)
     for group in by_stream.values():
-        differing = _differing_keys([table.settings for table in group])
+        differing = differing_keys([table.settings for table in group])
         for table in group:
             table.heading = {key: table.settings[key] for key in differing}
 
 
-def _differing_keys(configs: list[dict]) -> list[str]:
+def differing_keys(configs: list[dict]) -> list[str]:
     keys = sorted(set().union(*configs))
     return [key for key in keys if len({repr(config.get(key)) for config in configs}) > 1]

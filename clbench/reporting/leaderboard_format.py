@@ -8,7 +8,7 @@ import io
 import json
 
 from clbench.reporting.curves import MatchedPlasticity
-from clbench.reporting.leaderboard import COMPARED, Row, Table
+from clbench.reporting.leaderboard import COMPARED, Row, Table, differing_keys
 from clbench.reporting.optimizer_swaps import SwapSection
 from clbench.reporting.stats import CONFIDENCE, Estimate, PairedComparison
 
@@ -45,9 +45,13 @@ def _swaps_rows(section: SwapSection) -> list[list[str]]:
 _SWAPS_HEADER = ["method", "optimizer", "seeds", "Δ acc", "p", "Δ forgetting", "p"]
 
 
-def _matched_title(section: MatchedPlasticity) -> str:
-    settings = ", ".join(f"{k}={section.group.settings[k]}" for k in ("freeze_norm_stats", "device")
-                         if k in section.group.settings)
+def _matched_title(section: MatchedPlasticity, matched: list[MatchedPlasticity]) -> str:
+    """Names freeze_norm_stats, device, and every setting that tells this group from the stream's others."""
+    others = [m.group.settings for m in matched if (m.group.stream, m.group.backbone) ==
+              (section.group.stream, section.group.backbone)]
+    keys = ["freeze_norm_stats", "device", *(k for k in differing_keys(others) if k not in ("freeze_norm_stats",
+                                                                                              "device"))]
+    settings = ", ".join(f"{k}={section.group.settings[k]}" for k in keys if k in section.group.settings)
     return f"Forgetting at matched plasticity · {section.group.title()} · {settings}"
 
 
@@ -145,7 +149,7 @@ def _markdown(tables: list[Table], notes: list[str], matched: list[MatchedPlasti
         out += _markdown_table(f"### {_swaps_title(section)}", _swaps_legend(section), _SWAPS_HEADER,
                                _swaps_rows(section))
     for section in matched:
-        out += _markdown_table(f"### {_matched_title(section)}", _matched_legend(section), _MATCHED_HEADER,
+        out += _markdown_table(f"### {_matched_title(section, matched)}", _matched_legend(section), _MATCHED_HEADER,
                                _matched_rows(section))
     out += _note_lines(notes, "- ")
     return "\n".join(out).rstrip() + "\n"
@@ -169,7 +173,7 @@ def _html(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity
         out += _html_table(_swaps_title(section), _swaps_legend(section), _SWAPS_HEADER,
                            [[html.escape(cell) for cell in cells] for cells in _swaps_rows(section)])
     for section in matched:
-        out += _html_table(_matched_title(section), _matched_legend(section), _MATCHED_HEADER,
+        out += _html_table(_matched_title(section, matched), _matched_legend(section), _MATCHED_HEADER,
                            [[html.escape(cell) for cell in cells] for cells in _matched_rows(section)])
     if notes:
         out.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
