@@ -379,21 +379,13 @@ def _plot(args) -> int:
 
 
 def _analyze(args) -> int:
-    import json
-
+    from clbench.records import completed_record
     from clbench.reporting.campaign import analyze
     from clbench.reporting.campaign_format import as_json, markdown
     from clbench.sweeps.spec import load_sweep
 
     runs = load_sweep(args.file, args.results)
-    records = []
-    for run in runs:
-        try:
-            record = json.loads(run.record.read_text())
-        except (OSError, ValueError):
-            continue
-        if record.get("status") == "completed":
-            records.append(record)
+    records = [record for run in runs if (record := completed_record(run.record)) is not None]
     if not records:
         raise UsageError(f"no completed records of {args.file} in {args.results}; run clbench sweep {args.file} first, "
                          "or pass --results DIR")

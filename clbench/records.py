@@ -126,12 +126,18 @@ def record_effective_settings(record: dict) -> dict:
     return record.get("effective") or effective_settings(record["config"], record.get("env", {}).get("device", "cpu"))
 
 
+def completed_record(path: Path) -> dict | None:
+    """The record at path when it is one of a completed run, else None."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "completed" else None
+
+
 def is_completed(path: Path) -> bool:
     """Whether path holds the record of a completed run."""
-    try:
-        return json.loads(Path(path).read_text()).get("status") == "completed"
-    except (OSError, ValueError, AttributeError):
-        return False
+    return completed_record(path) is not None
 
 
 def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:

@@ -17,7 +17,6 @@ tuning seed), so it has no within-cell interval; it is pooled by the t-interval 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -189,8 +188,8 @@ def _pooled(results: list[CellContrast]) -> list[Pooled]:
             matched = [c.matched.difference for c in cells if c.matched]
             if len(matched) >= 2:
                 estimate = mean_interval(matched)
-                t = _t_p_value(estimate.mean, _sd(matched) / math.sqrt(len(matched)), len(matched) - 1)
-                pooled.append(Pooled(contrast, norm, "matched", estimate, t, None))
+                p_value = None if len(set(matched)) == 1 else float(stats.ttest_1samp(matched, 0.0).pvalue)
+                pooled.append(Pooled(contrast, norm, "matched", estimate, p_value, None))
     return pooled
 
 
@@ -209,11 +208,6 @@ def _variance_of_mean(comparison: PairedComparison) -> float:
     d = comparison.difference
     t = float(stats.t.ppf((1 + CONFIDENCE) / 2, d.n - 1))
     return max((d.half_width / t) ** 2, 1e-12)
-
-
-def _sd(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _t_p_value(mean: float, standard_error: float, df: int) -> float | None:
