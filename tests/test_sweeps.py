@@ -18,6 +18,7 @@ from clbench.errors import UsageError
 from clbench.records import is_completed
 from clbench.registry import get_stream
 from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
+from clbench.sweeps.executors import Job, execute
 from clbench.sweeps.spec import load_sweep
 from clbench.tuning.tune import TuneRequest, sweep_requests
 from test_cli import CLBENCH, assert_one_line_error, clbench
@@ -340,6 +341,23 @@ def test_two_sweeps_on_one_grid_train_each_run_once(tmp_path):
         text = log.read_text()
         assert text.count(": completed in ") == 1, text
         assert text.count("== ") in (1, 2)
+
+
+def test_a_forked_local_run_writes_what_a_new_process_writes(tmp_path):
+    """Local workers fork each run from a server that has imported torch and Avalanche once: the
+    same record and thread count as a run in a new Python process (how Ray and Slurm run it)."""
+    found = []
+    for forked in (False, True):
+        results = tmp_path / ("forked" if forked else "new")
+        (run,) = load_sweep(sweep_file(tmp_path, 'strategy = "nanoadam"\nsmoke = true\n'), results)
+        job = Job((*run.run_args(), "--results", str(results), "--no-progress"), run.record, results / "run.log")
+        outcome = execute(job, {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, forked=forked)
+        assert outcome.status == "completed", outcome.reason
+        found.append(json.loads(run.record.read_text()))
+    new, forked = found
+    assert forked["accuracy_matrix"] == new["accuracy_matrix"] and forked["mask_refreshes"] == new["mask_refreshes"]
+    assert forked["drift_per_layer_l2"] == new["drift_per_layer_l2"]
+    assert forked["env"]["torch_threads"] == new["env"]["torch_threads"] == 1
 
 
 def test_a_run_whose_lock_is_held_is_left_to_its_holder(tmp_path):
