@@ -41,7 +41,7 @@ def write_records(tmp_path, effect: dict[str, float], jitter: float = 0.2, seeds
         record = {"stream": run.stream, "strategy": run.strategy, "backbone": run.backbone, "seed": run.seed,
                   "status": "completed", "config": run.config, "effective": {"device": "cpu"},
                   "metrics": {"forgetting": forgetting, "acc": 80 - forgetting / 2, "plasticity": 85.0},
-                  "accuracy_matrix": [[85.0] * tasks] * tasks}
+                  "accuracy_matrix": [[85.0] * tasks] * tasks, "timing": {"wall_s": 90.0}}
         run.record.parent.mkdir(parents=True, exist_ok=True)
         run.record.write_text(json.dumps(record))
     return sweep, runs
@@ -97,16 +97,20 @@ def test_forgetting_at_matched_plasticity_reads_the_tuning_curves(tmp_path):
             names.append(f"{strategy}{lr}.json")
             (trials / names[-1]).write_text(json.dumps({"status": "completed", "config": {"lr": [lr, lr]},
                                                         "metrics": {"plasticity": plasticity, "forgetting": forgetting,
-                                                                    "acc": 0}}))
+                                                                    "acc": 0}, "timing": {"wall_s": 45.0}}))
         (tmp_path / f"{strategy}.tuned.json").write_text(json.dumps({"trials": [{"records": names}]}))
     records = records_of(runs)
     for record in records:
         if record["strategy"] in curves and record["stream"] == "fashionmnist_mnist":
             record["tuned"] = {"file": str(tmp_path / f"{record['strategy']}.tuned.json")}
-    cell = next(c for c in analyze(records, len(runs), trials).cells
+    result = analyze(records, len(runs), trials)
+    cell = next(c for c in result.cells
                 if c.contrast.name == "NanoAdam - AdamW" and c.cell.stream == "fashionmnist_mnist")
     assert cell.matched.level == 80 and cell.matched.treated == 20 and cell.matched.control == pytest.approx(30)
     assert cell.matched.difference == pytest.approx(-10)
+    # the cost: each trial once, however many seeds its tuning chose the settings of
+    assert result.trials == 4 and result.trial_hours == pytest.approx(4 * 45 / 3600)
+    assert result.run_hours == pytest.approx(len(records) * 90 / 3600)
 
 
 def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_path):
@@ -114,6 +118,7 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     result = analyze(records_of(runs), len(runs), tmp_path)
     text = markdown(result, "Test")
     assert f"24 of {len(runs)} runs of the sweep completed" in text and "### Pooled over cells" in text
+    assert "0.60 h for the 24 runs and 0.00 h for the 0 tuning trials" in text
     assert json.loads(as_json(result))["cells"][0]["forgetting"]["seeds"] == [0, 1, 2]
     out = tmp_path / "analysis.md"
     done = clbench("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out),

@@ -107,6 +107,9 @@ class Analysis:
     pooled: list[Pooled]
     complete: int  # records of the sweep found completed
     planned: int
+    run_hours: float  # the completed runs' wall times, summed
+    trials: int  # the tuning trials that chose their settings
+    trial_hours: float
 
 
 def analyze(records: list[dict], planned: int, trials_dir: Path) -> Analysis:
@@ -125,7 +128,15 @@ def analyze(records: list[dict], planned: int, trials_dir: Path) -> Analysis:
                 results.append(_cell_contrast(cell, contrast, treated, control, trials_dir))
     results = _holm_per_family(results)
     results.sort(key=lambda c: (CONTRASTS.index(c.contrast), c.cell.norm, c.cell.stream, c.cell.backbone))
-    return Analysis(results, _pooled(results), len(records), planned)
+    trials = {}
+    for reference in {r["tuned"]["file"] for r in records if r.get("tuned")}:
+        trials.update(_tuning_trials({"file": reference}, trials_dir))
+    return Analysis(results, _pooled(results), len(records), planned, _hours(records), len(trials),
+                    _hours(trials.values()))
+
+
+def _hours(records) -> float:
+    return sum(r.get("timing", {}).get("wall_s", 0.0) for r in records) / 3600
 
 
 def _by_seed(records: list[dict], metric: str) -> dict[int, float]:
@@ -143,16 +154,20 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: list[dict], control:
                         _matched(_tuning_curve(treated, trials_dir), _tuning_curve(control, trials_dir)))
 
 
-def _tuning_curve(records: list[dict], trials_dir: Path) -> list[Point] | None:
-    """The lr curve of the tuning that chose these records' settings: its trials, by lr."""
-    reference = records[0].get("tuned")
+def _tuning_trials(reference: dict | None, trials_dir: Path) -> dict[str, dict]:
+    """The trial records, by name, of the tuning a record's `tuned` reference names (none if unreadable)."""
     if not reference:
-        return None
+        return {}
     try:
         tuned = json.loads(Path(reference["file"]).read_text())
-        trials = [json.loads((trials_dir / name).read_text()) for t in tuned["trials"] for name in t["records"]]
+        return {name: json.loads((trials_dir / name).read_text()) for t in tuned["trials"] for name in t["records"]}
     except (OSError, ValueError, KeyError):
-        return None
+        return {}
+
+
+def _tuning_curve(records: list[dict], trials_dir: Path) -> list[Point] | None:
+    """The lr curve of the tuning that chose these records' settings: its trials, by lr."""
+    trials = _tuning_trials(records[0].get("tuned"), trials_dir).values()
     points = [Point(t["config"]["lr"][0], t["metrics"]["plasticity"], t["metrics"]["forgetting"], t["metrics"]["acc"],
                     None) for t in trials if t["status"] == "completed"]
     return sorted(points, key=lambda p: p.lr) if len(points) >= 2 else None

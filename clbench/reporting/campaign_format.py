@@ -15,7 +15,10 @@ def markdown(analysis: Analysis, title: str) -> str:
              "control over the seeds both ran (mean [95% interval]); p: paired t-test, Holm-corrected over every cell "
              "and contrast of the metric. Plasticity: accuracy on each task right after learning it; final: accuracy "
              "on each task at the end. Matched: forgetting where both tuning curves (seed 100) reach the same "
-             "plasticity.", ""]
+             "plasticity.", "",
+             f"Cost, the records' wall times summed: {analysis.run_hours:.2f} h for the {analysis.complete} runs and "
+             f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials that chose their settings (runs "
+             "that ran side by side overlap).", ""]
     for contrast in dict.fromkeys(c.contrast for c in analysis.cells):
         lines += [f"### {contrast.name}", "",
                   "| stream | backbone | norm stats | seeds | Δ forgetting | p | Δ acc | p | plasticity (treated / "
@@ -67,6 +70,7 @@ def _pooled_row(p: Pooled) -> str:
 def as_json(analysis: Analysis) -> str:
     return json.dumps({
         "complete": analysis.complete, "planned": analysis.planned,
+        "cost": {"run_hours": analysis.run_hours, "trials": analysis.trials, "trial_hours": analysis.trial_hours},
         "cells": [{"contrast": c.contrast.name, "stream": c.cell.stream, "backbone": c.cell.backbone,
                    "norm_stats": c.cell.norm, "settings": c.cell.settings,
                    **{metric: comparison_data(value) for metric, value in c.comparisons.items()},
