@@ -119,18 +119,17 @@ def analyze(records: list[dict], planned: int, trials_dir: Path) -> Analysis:
         settings = table_settings(record)
         key = json.dumps([record["stream"], record["backbone"], settings], sort_keys=True)
         by_cell.setdefault(key, (Cell(record["stream"], record["backbone"], settings), []))[1].append(record)
+    trials_by_file = {file: _tuning_trials(file, trials_dir) for file in {_tuned_file(r) for r in records} if file}
     results = []
     for cell, cell_records in by_cell.values():
         for contrast in CONTRASTS:
             treated = [r for r in cell_records if contrast.treated(r)]
             control = [r for r in cell_records if contrast.control(r)]
             if treated and control:
-                results.append(_cell_contrast(cell, contrast, treated, control, trials_dir))
+                results.append(_cell_contrast(cell, contrast, treated, control, trials_by_file))
     results = _holm_per_family(results)
     results.sort(key=lambda c: (CONTRASTS.index(c.contrast), c.cell.norm, c.cell.stream, c.cell.backbone))
-    trials = {}
-    for reference in {r["tuned"]["file"] for r in records if r.get("tuned")}:
-        trials.update(_tuning_trials({"file": reference}, trials_dir))
+    trials = {name: trial for by_name in trials_by_file.values() for name, trial in by_name.items()}
     return Analysis(results, _pooled(results), len(records), planned, _hours(records), len(trials),
                     _hours(trials.values()))
 
@@ -144,30 +143,33 @@ def _by_seed(records: list[dict], metric: str) -> dict[int, float]:
 
 
 def _cell_contrast(cell: Cell, contrast: Contrast, treated: list[dict], control: list[dict],
-                   trials_dir: Path) -> CellContrast:
+                   trials_by_file: dict[str, dict[str, dict]]) -> CellContrast:
     comparisons = {metric: paired_comparison(_by_seed(treated, metric), _by_seed(control, metric))
                    for metric in METRICS}
     plasticity = tuple(mean_interval(list(_by_seed(side, "plasticity").values())) for side in (treated, control))
     final = tuple([sum(r["accuracy_matrix"][-1][j] for r in side) / len(side)
                    for j in range(len(side[0]["accuracy_matrix"][-1]))] for side in (treated, control))
     return CellContrast(cell, contrast, comparisons, plasticity, final,
-                        _matched(_tuning_curve(treated, trials_dir), _tuning_curve(control, trials_dir)))
+                        _matched(_tuning_curve(treated, trials_by_file), _tuning_curve(control, trials_by_file)))
 
 
-def _tuning_trials(reference: dict | None, trials_dir: Path) -> dict[str, dict]:
-    """The trial records, by name, of the tuning a record's `tuned` reference names (none if unreadable)."""
-    if not reference:
-        return {}
+def _tuned_file(record: dict) -> str | None:
+    """The tuned file that chose the record's settings (its `tuned` reference), if any."""
+    return (record.get("tuned") or {}).get("file")
+
+
+def _tuning_trials(file: str, trials_dir: Path) -> dict[str, dict]:
+    """The trial records, by name, of the tuning in a tuned file (none if unreadable)."""
     try:
-        tuned = json.loads(Path(reference["file"]).read_text())
+        tuned = json.loads(Path(file).read_text())
         return {name: json.loads((trials_dir / name).read_text()) for t in tuned["trials"] for name in t["records"]}
     except (OSError, ValueError, KeyError):
         return {}
 
 
-def _tuning_curve(records: list[dict], trials_dir: Path) -> list[Point] | None:
+def _tuning_curve(records: list[dict], trials_by_file: dict[str, dict[str, dict]]) -> list[Point] | None:
     """The lr curve of the tuning that chose these records' settings: its trials, by lr."""
-    trials = _tuning_trials(records[0].get("tuned"), trials_dir).values()
+    trials = trials_by_file.get(_tuned_file(records[0]), {}).values()
     points = [Point(t["config"]["lr"][0], t["metrics"]["plasticity"], t["metrics"]["forgetting"], t["metrics"]["acc"],
                     None) for t in trials if t["status"] == "completed"]
     return sorted(points, key=lambda p: p.lr) if len(points) >= 2 else None

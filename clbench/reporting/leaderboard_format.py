@@ -49,8 +49,7 @@ def _matched_title(section: MatchedPlasticity, matched: list[MatchedPlasticity])
     """Names freeze_norm_stats, device, and every setting that tells this group from the stream's others."""
     others = [m.group.settings for m in matched if (m.group.stream, m.group.backbone) ==
               (section.group.stream, section.group.backbone)]
-    keys = ["freeze_norm_stats", "device", *(k for k in differing_keys(others) if k not in ("freeze_norm_stats",
-                                                                                              "device"))]
+    keys = dict.fromkeys(["freeze_norm_stats", "device", *differing_keys(others)])
     settings = ", ".join(f"{k}={section.group.settings[k]}" for k in keys if k in section.group.settings)
     return f"Forgetting at matched plasticity · {section.group.title()} · {settings}"
 
