@@ -3,18 +3,16 @@
 import torch
 
 from clbench.optim import NanoAdam
-from clbench.optim.param_groups import masked_param_groups, parse_patterns
+from clbench.optim.param_groups import masked_param_groups, parse_patterns, split_masked_dense
 from clbench.strategy import Strategy
 
 
 def make_optimizer(backbone, head, lr, config):
-    groups = masked_param_groups(
-        backbone,
-        extra_dense=head.parameters(),
-        dense_types=parse_patterns(config["dense_types"]),
-        dense_names=parse_patterns(config["dense_names"]),
-        mask_biases=config["mask_biases"],
-    )
+    dense = {"dense_types": parse_patterns(config["dense_types"]), "dense_names": parse_patterns(config["dense_names"])}
+    if config["mask_biases"] and _masked_count(backbone, dense, True) == _masked_count(backbone, dense, False):
+        raise ValueError("mask_biases=true changes nothing on this backbone: every bias it has is in a layer that "
+                         "trains densely (norms, dense_names); drop --set mask_biases=true")
+    groups = masked_param_groups(backbone, extra_dense=head.parameters(), mask_biases=config["mask_biases"], **dense)
     if config["dense_lr"] < 0:
         raise ValueError(f"dense_lr must be non-negative (0: the task's lr), got dense_lr={config['dense_lr']}")
     for group in groups:
@@ -39,6 +37,10 @@ def make_optimizer(backbone, head, lr, config):
         v_dtype=_dtype("v_dtype", config),
         seed=random_mask_seed(config),
     )
+
+
+def _masked_count(backbone, dense: dict, mask_biases: bool) -> int:
+    return len(split_masked_dense(backbone, mask_biases=mask_biases, **dense)[0])
 
 
 def random_mask_seed(config) -> int:

@@ -54,6 +54,17 @@ def test_nanoadam_masks_the_backbone_weights_only():
     assert counts["5.bias"] == 300 and counts["1.weight"] == 16  # biases and BatchNorm dense
 
 
+def test_nanoadam_masks_the_biases_with_mask_biases():
+    _, (backbone, _), (old_backbone, _) = one_step("nanoadam", density=0.1, mask_biases=True)
+    counts = changed(backbone, old_backbone)
+    assert counts["5.bias"] == 30 and counts["1.weight"] == 16  # BatchNorm still dense
+
+
+def test_mask_biases_that_masks_nothing_is_refused():
+    with pytest.raises(ValueError, match="mask_biases=true changes nothing on this backbone"):
+        one_step("nanoadam", mask_biases=True, dense_names="0.bias, 5.bias")
+
+
 def random_mask(**overrides):
     optimizer, (backbone, _), _ = one_step("nanoadam", criterion="random", density=0.1, **overrides)
     return optimizer.mask_index(backbone[5].weight)
