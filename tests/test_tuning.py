@@ -107,6 +107,21 @@ def test_an_edge_of_grid_choice_is_reported_and_widened(tmp_path, capsys):
     assert tuned["choice"] == {"lr": "0.1"} and tuned["edge"] is None and tuned["widened"] == ["highest", "highest"]
 
 
+def test_a_given_lr_grid_widens_too_unless_widen_is_0(tmp_path, capsys):
+    best = peaked(0.1)
+    outcome = lambda lr: ("completed", [[best(lr), 0.0], [best(lr), best(lr)]], [[0.0, 0.0], [0.0, 0.0]])
+    given = request(tmp_path, space=["lr=0.001,0.01"], widen=1)
+    write_trials(given, outcome)  # the given grid's trials; the widened ones, 0.1 and 1, as if run:
+    write_trials(dataclasses.replace(given, space=["lr=0.1,1"]), outcome)
+    code, tuned = run_tune(given)
+    assert code == 0 and tuned["choice"] == {"lr": "0.1"} and tuned["widened"] == ["highest"]
+    assert [t["set"]["lr"] for t in tuned["trials"]] == ["0.001", "0.01", "0.1", "1.0"]
+
+    code, tuned = run_tune(dataclasses.replace(given, widen=0))
+    assert tuned["choice"] == {"lr": "0.01"} and tuned["edge"] == "highest" and tuned["widened"] == []
+    assert "still the highest lr of its grid" in capsys.readouterr().err
+
+
 def test_first_task_and_per_task_modes_choose_on_what_each_may_see(tmp_path):
     """Task 0 is learnt best at 1e-3; the average after task 1 is best at 1e-4."""
     first, after = peaked(1e-3), peaked(1e-4)

@@ -158,8 +158,7 @@ def tune(requests: list[TuneRequest], executor: str, placement: Placement, run_o
             return 130
         for t in pending:
             t.select()
-        pending = [t for t in pending if t.chosen and t.edge() and "lr" not in _given_keys(t.request)
-                   and round_ < t.request.widen]
+        pending = [t for t in pending if t.chosen and t.edge() and round_ < t.request.widen]
         if not pending:
             break
         for t in pending:
@@ -200,10 +199,6 @@ def sweep_requests(path: Path, template: TuneRequest) -> list[TuneRequest]:
     return [replace(template, stream=stream, backbone=backbone, strategies=strategies, assignments=list(assignments),
                     smoke=smoke, tuned_dir=tuned_dir, in_sweep=True)
             for (stream, backbone, assignments, smoke, tuned_dir), strategies in groups.items()]
-
-
-def _given_keys(request: TuneRequest) -> set[str]:
-    return {text.partition("=")[0].strip() for text in request.space}
 
 
 def run_trials(runs: list[PlannedRun], request: TuneRequest, name: str, executor: str, placement: Placement,
