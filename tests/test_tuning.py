@@ -160,6 +160,13 @@ def test_a_methods_strength_is_tuned_with_its_optimizer_at_a_fixed_lr(tmp_path):
     assert all(run.config["optimizer"] == "nanoadam" and run.config["lr"] == [3.2e-3, 3.2e-3]
                and run.config["density"] == 0.01 for run in runs)
 
+    write_trials(req, lambda lr: ("completed", [[50.0, 0.0], [50.0, 60.0]], [[0.0, 0.0], [0.0, 0.0]]))
+    stronger = next(run for run in runs if run.config["ewc_lambda"] == 100.0).record
+    stronger.write_text(json.dumps({"status": "completed", "val_accuracy_matrix": [[50.0, 0.0], [50.0, 70.0]],
+                                    "accuracy_matrix": [[0, 0], [0, 0]]}))
+    code, tuned = run_tune(dataclasses.replace(req, widen=2))  # nothing to widen: the lr is not searched
+    assert code == 0 and tuned["choice"] == {"ewc_lambda": "100"} and tuned["edge"] is None
+
 
 @pytest.fixture
 def tuned_file(tmp_path) -> Path:

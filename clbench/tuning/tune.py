@@ -48,6 +48,7 @@ class StrategyTuning:
         base = resolve_config(get_stream(request.stream), get_strategy(strategy), request.assignments,
                               smoke=request.smoke, backbone=request.backbone)
         self.num_tasks = len(base["lr"])
+        self.fixed_lr = base["lr"][0]
         self.space = parse_space(request.space, base)
         fixed = {a.partition("=")[0].strip() for a in request.assignments}
         if clash := sorted(set(self.space) & fixed):
@@ -88,11 +89,12 @@ class StrategyTuning:
         self.chosen = choose(self.trials, self.request.mode, self.num_tasks, self._lr_of)
 
     def _lr_of(self, trial: Trial) -> float:
-        return float(trial.assignments["lr"].split(",")[0])
+        """The trial's first-task lr: searched, or held fixed with --set lr=..."""
+        return float(trial.assignments["lr"].split(",")[0]) if "lr" in trial.assignments else self.fixed_lr
 
     def edge(self) -> str | None:
-        """"lowest" or "highest" when a chosen lr is the grid's own."""
-        if not self.chosen:
+        """"lowest" or "highest" when a chosen lr is the grid's own (None when lr is held fixed)."""
+        if not self.chosen or "lr" not in self.space:
             return None
         grid = [lr[0] for lr in self.space["lr"]]
         chosen = {self._lr_of(t) for t in self.chosen}
