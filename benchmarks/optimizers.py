@@ -8,8 +8,10 @@ Each model is a timm model as clbench trains it (random init, a 10-class head), 
 gradients. Step time is the mean over the timed steps after one warm-up step; NanoAdam's timed
 steps are one full mask interval, so they include exactly one mask refresh (its amortised cost),
 and its "refresh ms" is that step's time less the median of the others. Ratios are against torch
-AdamW (foreach and fused) measured in the same run. "aten calls" counts the top-level aten
-operations of one step (torch.profiler), the number that bounds kernel launches on a GPU.
+AdamW (foreach and fused) measured in the same run. "buffers MB" is the memory clbench's fast
+optimizers keep between steps beside their state (flat indices, scratch; state_dict() holds none of
+it). "aten calls" counts the top-level aten operations of one step (torch.profiler), the number that
+bounds kernel launches on a GPU.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def optimizers(mask_interval: int) -> dict:
     rows = {
         BASELINES[0]: (lambda model: torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True), None),
         BASELINES[1]: (lambda model: torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), None),
-        "NanoAdam 1%, m=100": (nanoadam(NanoAdam), mask_interval),
-        "NanoAdam (reference) 1%, m=100": (nanoadam(NanoAdamReference), mask_interval),
+        f"NanoAdam 1%, m={mask_interval}": (nanoadam(NanoAdam), mask_interval),
+        f"NanoAdam (reference) 1%, m={mask_interval}": (nanoadam(NanoAdamReference), mask_interval),
         "MicroAdam (ours) 1%, window 10": (lambda model: MicroAdam(model.parameters(), lr=1e-4), None),
         "MicroAdam (ours), buckets of 2**25 as on CUDA": (
             lambda model: MicroAdam(model.parameters(), lr=1e-4, bucket_entries=BUCKET_ENTRIES["cuda"]), None),
@@ -78,8 +80,9 @@ def make_model(name: str, device: str) -> torch.nn.Module:
     return model
 
 
-def measure(optimizer, steps: int, device: str) -> tuple[list[float], int, int]:
-    """(seconds of each timed step, state bytes, top-level aten calls of one more step)."""
+def measure(optimizer, steps: int, device: str) -> tuple[list[float], int, int, int]:
+    """(seconds of each timed step, state bytes, bytes of the buffers kept beside the state,
+    top-level aten calls of one more step)."""
     optimizer.step()  # warm-up: allocates the state (and takes NanoAdam's first mask)
     times = []
     for _ in range(steps):
@@ -88,7 +91,8 @@ def measure(optimizer, steps: int, device: str) -> tuple[list[float], int, int]:
         optimizer.step()
         sync(device)
         times.append(time.perf_counter() - start)
-    return times, optimizer_state_bytes(optimizer), top_level_aten_calls(optimizer.step)
+    buffers = optimizer.buffer_bytes() if hasattr(optimizer, "buffer_bytes") else 0
+    return times, optimizer_state_bytes(optimizer), buffers, top_level_aten_calls(optimizer.step)
 
 
 def sync(device: str) -> None:
@@ -113,15 +117,15 @@ def main() -> None:
 
     rows = []
     print("| model | params | tensors | optimizer | step ms | x AdamW foreach | x AdamW fused | state MB "
-          "| x AdamW | aten calls | refresh ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| x AdamW | buffers MB | aten calls | refresh ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model_name in args.models.split(","):
         model = make_model(model_name, args.device)
         count, tensors = sum(p.numel() for p in model.parameters()), len(list(model.parameters()))
         measured = {}
         for name, (factory, steps) in chosen.items():
             optimizer = factory(model)
-            times, state, calls = measure(optimizer, steps or args.steps, args.device)
+            times, state, buffers, calls = measure(optimizer, steps or args.steps, args.device)
             del optimizer
             gc.collect()
             seconds = statistics.fmean(times)
@@ -129,13 +133,13 @@ def main() -> None:
             foreach, fused = measured[BASELINES[0]], measured.get(BASELINES[1], (float("nan"),))
             row = dict(model=model_name, params=count, tensors=tensors, optimizer=name, step_ms=1e3 * seconds,
                        time_ratio=seconds / foreach[0], fused_time_ratio=seconds / fused[0], state_bytes=state,
-                       state_ratio=state / foreach[1], aten_calls=calls,
+                       state_ratio=state / foreach[1], buffer_bytes=buffers, aten_calls=calls,
                        refresh_ms=1e3 * (times[-1] - statistics.median(times[:-1])) if steps else None)
             rows.append(row)
             refresh = "" if row["refresh_ms"] is None else f"{row['refresh_ms']:.1f}"
             print(f"| {model_name} | {count / 1e6:.1f}M | {tensors} | {name} | {row['step_ms']:.2f} "
                   f"| {row['time_ratio']:.3f} | {row['fused_time_ratio']:.3f} | {state / 2**20:.2f} "
-                  f"| {row['state_ratio']:.4f} | {calls} | {refresh} |", flush=True)
+                  f"| {row['state_ratio']:.4f} | {buffers / 2**20:.2f} | {calls} | {refresh} |", flush=True)
         del model
         gc.collect()
     if args.out:

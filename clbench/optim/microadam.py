@@ -34,7 +34,7 @@ import torch
 from clbench.optim.chunks import Chunking
 from clbench.optim.common import check_dense_gradient, check_positive_int
 from clbench.optim.microadam_reference import QUANT_LEVELS, MicroAdamReference, initial_state
-from clbench.optim.state import holds_views
+from clbench.optim.state import bytes_beside_state, holds_views
 
 STATE_KEYS = ("indices", "values", "error", "error_min", "error_max")
 # A bucket's size trades operations per step (a kernel launch each on a GPU) against the size of
@@ -60,6 +60,10 @@ class MicroAdam(MicroAdamReference):
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self._flat.clear()
+
+    def buffer_bytes(self) -> int:
+        """Memory beside the state: the shared scratch buffers and each bucket's layout maps."""
+        return bytes_beside_state(self, (flat for _, flat in self._flat.values()))
 
     def _step_group(self, group: dict) -> None:
         params = group["params"]

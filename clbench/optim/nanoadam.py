@@ -4,12 +4,15 @@ does not grow with the number of tensors but for one gather and one scatter per 
 
 A masked group's moments and chunk-local indices live in flat buffers, tensor after tensor; every
 tensor's state holds views of them, so state_dict() and checkpoints are the reference's, and a
-reference's state loads here (and back). A step gathers every selected gradient with one
-torch.take per tensor (logical order, any memory format), runs Adam once on the flat buffers, and
-adds the update with one put_ per tensor. The dense group (heads, norms, biases) keeps its moments in
-flat buffers too: its gradients are copied in and its update added back with one torch._foreach_*
-call each, and the reference's arithmetic runs once over all its entries. The mask refresh stays
-per tensor (every mask_interval steps); the flat buffers are rebuilt after it.
+reference's state loads here (and back). Each new mask's flat indices (logical order) are computed
+once and kept beside the state, in int32 (4 bytes per selected entry; buffer_bytes() counts them).
+A step gathers every selected gradient with one index_select per tensor into one flat buffer
+(torch.take where a tensor is not contiguous, e.g. channels-last), runs Adam once on the flat
+buffers, and adds the update with one index_add_ per tensor (put_ where not contiguous). The
+dense group (heads, norms, biases) keeps its moments in flat buffers too: its gradients are copied
+into a scratch buffer and its update added back with one torch._foreach_* call each, and the
+reference's arithmetic runs once over all its entries. The mask refresh stays per tensor (every
+mask_interval steps); the flat buffers are rebuilt after it.
 
 A group takes the per-tensor path of the reference when one of its tensors has no gradient in a
 step, when its tensors differ in device or dtype, or when their bias-correction counts differ (a
@@ -22,7 +25,7 @@ import torch
 
 from clbench.optim.common import check_dense_gradient
 from clbench.optim.nanoadam_reference import MAX_AGE, NanoAdamReference, adam_direction, mask_chunking
-from clbench.optim.state import holds_views
+from clbench.optim.state import bytes_beside_state, holds_views
 
 FLAT_KEYS = ("index", "exp_avg", "exp_avg_sq", "age")  # the per-entry state of a masked tensor
 
@@ -38,6 +41,10 @@ class NanoAdam(NanoAdamReference):
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self._flat.clear()
+
+    def buffer_bytes(self) -> int:
+        """Memory beside the state: the masked groups' flat indices, the dense groups' scratch."""
+        return bytes_beside_state(self, (flat for _, flat in self._flat.values()))
 
     def _step_group(self, group: dict, position: int) -> None:
         params = group["params"]
@@ -61,8 +68,7 @@ class NanoAdam(NanoAdamReference):
                 self._masked_update(p, group)
             return
         flat = self._flat_state(group, states, FlatMasks)
-        index = flat.indices()
-        grad = torch.cat([torch.take(p.grad, i) for p, i in zip(params, index)]).float()
+        grad = flat.gather([p.grad for p in params]).float()
         exp_avg, exp_avg_sq = flat.buffers["exp_avg"].float(), flat.buffers["exp_avg_sq"].float()
         if keep:
             step = flat.buffers["age"].clamp_(max=MAX_AGE - 1).add_(1).float()
@@ -74,10 +80,8 @@ class NanoAdam(NanoAdamReference):
         flat.buffers["exp_avg"].copy_(exp_avg)
         flat.buffers["exp_avg_sq"].copy_(exp_avg_sq)
         if group["weight_decay"]:
-            update.add_(torch.cat([torch.take(p, i) for p, i in zip(params, index)]), alpha=group["weight_decay"])
-        update = update.to(params[0].dtype).mul_(-group["lr"])
-        for p, i, values in zip(params, index, update.split(flat.counts)):
-            p.put_(i, values, accumulate=True)
+            update.add_(flat.gather(params), alpha=group["weight_decay"])
+        flat.add_(params, update.to(params[0].dtype).mul_(-group["lr"]))
 
     def _flat_state(self, group: dict, states: list[dict], kind: type):
         """The group's flat buffers (FlatMasks or FlatDense), rebuilt when a refresh or a loaded
@@ -136,8 +140,9 @@ class FlatDense:
 
 class FlatMasks:
     """A masked group's per-entry state in flat buffers, tensor after tensor, with each tensor's state
-    holding views of them; and where each chunk begins in its tensor, to turn the chunk-local indices
-    into flat ones in three operations."""
+    holding views of them; and the flat indices (logical order) of each tensor's selected entries,
+    computed once per mask: int32 (4 bytes per selected entry, beside the state) where the tensor
+    has fewer than 2**31 entries."""
 
     def __init__(self, group: dict, states: list[dict]):
         params = group["params"]
@@ -148,20 +153,40 @@ class FlatMasks:
             for state, view in zip(states, buffer.split(self.counts)):
                 state[key] = view
         self.views = [[state[key] for key in self.keys] for state in states]
+        self.selected = sum(self.counts)
+        self.index = self._flat_indices(params, group, states)
+
+    def _flat_indices(self, params: list, group: dict, states: list[dict]) -> list[torch.Tensor]:
         starts, sizes = [], []
         for p, state in zip(params, states):
             chunking = mask_chunking(p, group, state)
             starts += range(0, p.numel(), chunking.chunk_size)
             sizes += [chunking.k_per_chunk] * chunking.full_chunks + ([chunking.k_tail] if chunking.tail else [])
         device = params[0].device
-        self.chunk_starts = torch.tensor(starts, dtype=torch.int64, device=device)
-        self.chunk_sizes = torch.tensor(sizes, dtype=torch.int64, device=device)
-        self.selected = sum(self.counts)
+        index = torch.repeat_interleave(torch.tensor(starts, dtype=torch.int64, device=device),
+                                        torch.tensor(sizes, dtype=torch.int64, device=device),
+                                        output_size=self.selected).add_(self.buffers["index"])
+        if max(p.numel() for p in params) < 2**31:
+            index = index.int()
+        return list(index.split(self.counts))
 
     def holds(self, states: list[dict]) -> bool:
         return holds_views(states, self.views, self.keys)
 
-    def indices(self) -> tuple[torch.Tensor, ...]:
-        """Per tensor, the flat indices (logical order) of its selected entries."""
-        starts = torch.repeat_interleave(self.chunk_starts, self.chunk_sizes, output_size=self.selected)
-        return starts.add_(self.buffers["index"]).split(self.counts)
+    def gather(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """The selected entries of each of `tensors` (shaped as the group's), in one flat buffer."""
+        out = torch.empty(self.selected, dtype=tensors[0].dtype, device=tensors[0].device)
+        for tensor, index, part in zip(tensors, self.index, out.split(self.counts)):
+            if tensor.is_contiguous():
+                torch.index_select(tensor.view(-1), 0, index, out=part)
+            else:  # take follows the logical order of any memory format
+                part.copy_(torch.take(tensor, index.long()))
+        return out
+
+    def add_(self, params: list[torch.Tensor], values: torch.Tensor) -> None:
+        """Add each tensor's part of the flat `values` to its selected entries."""
+        for p, index, part in zip(params, self.index, values.split(self.counts)):
+            if p.is_contiguous():
+                p.view(-1).index_add_(0, index, part)
+            else:
+                p.put_(index.long(), part, accumulate=True)

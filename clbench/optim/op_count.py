@@ -4,6 +4,7 @@ copy, is not counted)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable
 
 import torch
@@ -12,9 +13,14 @@ from torch.profiler import ProfilerActivity, profile
 
 def top_level_aten_calls(run: Callable[[], object]) -> int:
     """How many aten operations `run()` calls that no other aten operation called."""
+    return sum(top_level_aten_counts(run).values())
+
+
+def top_level_aten_counts(run: Callable[[], object]) -> Counter:
+    """The aten operations `run()` calls that no other aten operation called, by name."""
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         run()
-    return sum(1 for event in profiler.events() if is_aten(event) and not _inside_aten(event))
+    return Counter(event.name for event in profiler.events() if is_aten(event) and not _inside_aten(event))
 
 
 def is_aten(event) -> bool:

@@ -16,6 +16,20 @@ def optimizer_state_bytes(optimizer: Optimizer) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
+def bytes_beside_state(optimizer: Optimizer, holders) -> int:
+    """Bytes of the tensor storage that `holders` (a fast optimizer's flat buffers, index caches and
+    scratch) keep and neither the optimizer's state nor its parameters share: memory it holds
+    that state_dict() does not, as it is rebuilt from the state."""
+    state, held = {}, {}
+    for value in optimizer.state.values():
+        _collect_tensors(value, state)
+    _collect_tensors(list(holders), held, depth=-3)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    shared = {t.untyped_storage().data_ptr() for t in [*state.values(), *params]}
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held.values()}
+    return sum(nbytes for ptr, nbytes in storages.items() if ptr not in shared)
+
+
 def _collect_tensors(value, found: dict, depth: int = 0) -> None:
     if isinstance(value, torch.Tensor):
         found[id(value)] = value
