@@ -3,6 +3,7 @@
     python benchmarks/optimizers.py                              # three timm structures on CPU
     python benchmarks/optimizers.py --models vit_large_patch16_224 --device cuda
     python benchmarks/optimizers.py --out results/benchmarks/optimizers-cpu.json
+    python benchmarks/optimizers.py --table results/benchmarks/optimizers-cpu.json   # a record's table
 
 Each model is a timm model as clbench trains it (random init, a 10-class head), with fixed random
 gradients. Step time is the mean over the timed steps after one warm-up step; NanoAdam's timed
@@ -95,6 +96,18 @@ def measure(optimizer, steps: int, device: str) -> tuple[list[float], int, int, 
     return times, optimizer_state_bytes(optimizer), buffers, top_level_aten_calls(optimizer.step)
 
 
+TABLE_HEADER = ("| model | params | tensors | optimizer | step ms | x AdamW foreach | x AdamW fused | state MB "
+                "| x AdamW | buffers MB | aten calls | refresh ms |\n" + "|---" * 12 + "|")
+
+
+def table_row(row: dict) -> str:
+    refresh = "" if row["refresh_ms"] is None else f"{row['refresh_ms']:.1f}"
+    return (f"| {row['model']} | {row['params'] / 1e6:.1f}M | {row['tensors']} | {row['optimizer']} "
+            f"| {row['step_ms']:.2f} | {row['time_ratio']:.3f} | {row['fused_time_ratio']:.3f} "
+            f"| {row['state_bytes'] / 2**20:.2f} | {row['state_ratio']:.4f} | {row['buffer_bytes'] / 2**20:.2f} "
+            f"| {row['aten_calls']} | {refresh} |")
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -108,7 +121,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps (NanoAdam: one mask interval)")
     parser.add_argument("--mask-interval", type=int, default=100)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--table", type=Path, metavar="RECORD", help="only print the table of a record written by --out")
     args = parser.parse_args()
+    if args.table:
+        print(TABLE_HEADER)
+        for row in json.loads(args.table.read_text())["rows"]:
+            print(table_row(row))
+        return
     chosen = optimizers(args.mask_interval)
     if args.optimizers:
         wanted = [part.strip() for part in args.optimizers.split(",")]
@@ -116,9 +135,7 @@ def main() -> None:
                   if name in BASELINES or any(name.startswith(prefix) for prefix in wanted)}
 
     rows = []
-    print("| model | params | tensors | optimizer | step ms | x AdamW foreach | x AdamW fused | state MB "
-          "| x AdamW | buffers MB | aten calls | refresh ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for model_name in args.models.split(","):
         model = make_model(model_name, args.device)
         count, tensors = sum(p.numel() for p in model.parameters()), len(list(model.parameters()))
@@ -136,10 +153,7 @@ def main() -> None:
                        state_ratio=state / foreach[1], buffer_bytes=buffers, aten_calls=calls,
                        refresh_ms=1e3 * (times[-1] - statistics.median(times[:-1])) if steps else None)
             rows.append(row)
-            refresh = "" if row["refresh_ms"] is None else f"{row['refresh_ms']:.1f}"
-            print(f"| {model_name} | {count / 1e6:.1f}M | {tensors} | {name} | {row['step_ms']:.2f} "
-                  f"| {row['time_ratio']:.3f} | {row['fused_time_ratio']:.3f} | {state / 2**20:.2f} "
-                  f"| {row['state_ratio']:.4f} | {buffers / 2**20:.2f} | {calls} | {refresh} |", flush=True)
+            print(table_row(row), flush=True)
         del model
         gc.collect()
     if args.out:
