@@ -23,17 +23,18 @@ def bytes_beside_state(optimizer: Optimizer, holders) -> int:
     state, held = {}, {}
     for value in optimizer.state.values():
         _collect_tensors(value, state)
-    _collect_tensors(list(holders), held, depth=-3)
+    _collect_tensors(list(holders), held, levels=6)  # holders -> buckets -> their dicts of tensors
     params = [p for group in optimizer.param_groups for p in group["params"]]
     shared = {t.untyped_storage().data_ptr() for t in [*state.values(), *params]}
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held.values()}
     return sum(nbytes for ptr, nbytes in storages.items() if ptr not in shared)
 
 
-def _collect_tensors(value, found: dict, depth: int = 0) -> None:
+def _collect_tensors(value, found: dict, levels: int = 3) -> None:
+    """Every tensor in `value` and in the containers and objects it holds, `levels` deep."""
     if isinstance(value, torch.Tensor):
         found[id(value)] = value
-    elif depth < 3:
+    elif levels > 0:
         if isinstance(value, dict):
             items = value.values()
         elif isinstance(value, (list, tuple)):
@@ -41,7 +42,7 @@ def _collect_tensors(value, found: dict, depth: int = 0) -> None:
         else:
             items = vars(value).values() if hasattr(value, "__dict__") else ()
         for item in items:
-            _collect_tensors(item, found, depth + 1)
+            _collect_tensors(item, found, levels - 1)
 
 
 class CompactStateMixin:
