@@ -102,10 +102,9 @@ TABLE_HEADER = ("| model | params | tensors | optimizer | step ms | x AdamW fore
 
 def table_row(row: dict) -> str:
     refresh = "" if row["refresh_ms"] is None else f"{row['refresh_ms']:.1f}"
-    buffers = "" if "buffer_bytes" not in row else f"{row['buffer_bytes'] / 2**20:.2f}"  # records before the column
     return (f"| {row['model']} | {row['params'] / 1e6:.1f}M | {row['tensors']} | {row['optimizer']} "
             f"| {row['step_ms']:.2f} | {row['time_ratio']:.3f} | {row['fused_time_ratio']:.3f} "
-            f"| {row['state_bytes'] / 2**20:.2f} | {row['state_ratio']:.4f} | {buffers} "
+            f"| {row['state_bytes'] / 2**20:.2f} | {row['state_ratio']:.4f} | {row['buffer_bytes'] / 2**20:.2f} "
             f"| {row['aten_calls']} | {refresh} |")
 
 

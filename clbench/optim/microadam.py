@@ -34,7 +34,7 @@ import torch
 from clbench.optim.chunks import Chunking
 from clbench.optim.common import check_dense_gradient, check_positive_int
 from clbench.optim.microadam_reference import QUANT_LEVELS, MicroAdamReference, initial_state
-from clbench.optim.state import bytes_beside_state, holds_views
+from clbench.optim.state import FlatBuffersMixin, holds_views
 
 STATE_KEYS = ("indices", "values", "error", "error_min", "error_max")
 # A bucket's size trades operations per step (a kernel launch each on a GPU) against the size of
@@ -44,7 +44,7 @@ STATE_KEYS = ("indices", "values", "error", "error_min", "error_max")
 BUCKET_ENTRIES = {"cpu": 2**22, "cuda": 2**25}
 
 
-class MicroAdam(MicroAdamReference):
+class MicroAdam(FlatBuffersMixin, MicroAdamReference):
     """MicroAdam (see microadam_reference for the algorithm and its arguments), stepping each
     bucket of a group's tensors together."""
 
@@ -56,14 +56,6 @@ class MicroAdam(MicroAdamReference):
             check_positive_int("bucket_entries", bucket_entries)
         self.bucket_entries = bucket_entries
         self._flat: dict[int, tuple[dict, FlatGroup]] = {}  # id(group) -> (group, its buckets)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self._flat.clear()
-
-    def buffer_bytes(self) -> int:
-        """Memory beside the state: the shared scratch buffers and each bucket's layout maps."""
-        return bytes_beside_state(self, (flat for _, flat in self._flat.values()))
 
     def _step_group(self, group: dict) -> None:
         params = group["params"]

@@ -25,26 +25,18 @@ import torch
 
 from clbench.optim.common import check_dense_gradient
 from clbench.optim.nanoadam_reference import MAX_AGE, NanoAdamReference, adam_direction, mask_chunking
-from clbench.optim.state import bytes_beside_state, holds_views
+from clbench.optim.state import FlatBuffersMixin, holds_views
 
 FLAT_KEYS = ("index", "exp_avg", "exp_avg_sq", "age")  # the per-entry state of a masked tensor
 
 
-class NanoAdam(NanoAdamReference):
+class NanoAdam(FlatBuffersMixin, NanoAdamReference):
     """NanoAdam (see nanoadam_reference for the algorithm and its arguments), stepping each group's
     tensors together."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._flat: dict[int, tuple[dict, FlatMasks]] = {}  # id(group) -> (group, its flat buffers)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self._flat.clear()
-
-    def buffer_bytes(self) -> int:
-        """Memory beside the state: the masked groups' flat indices, the dense groups' scratch."""
-        return bytes_beside_state(self, (flat for _, flat in self._flat.values()))
 
     def _step_group(self, group: dict, position: int) -> None:
         params = group["params"]

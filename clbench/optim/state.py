@@ -61,6 +61,19 @@ class CompactStateMixin:
                     self.state[param][key] = value.to(device=param.device, copy=True)
 
 
+class FlatBuffersMixin:
+    """For the fast optimizers, whose `_flat` maps id(group) to (group, the flat buffers built from
+    its state): a loaded state drops the buffers (they are rebuilt from it), and buffer_bytes()
+    counts the memory they keep beside the state (flat indices, scratch, layout maps)."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._flat.clear()
+
+    def buffer_bytes(self) -> int:
+        return bytes_beside_state(self, (flat for _, flat in self._flat.values()))
+
+
 def holds_views(states: list[dict], views: list[list], keys) -> bool:
     """Whether each state's `keys` are still the views a flat buffer gave it (a refresh, a loaded
     state or a per-tensor step may have replaced them), for the fast optimizers' flat state."""
