@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
-import json
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clbench.atomic import write_text_atomically  # noqa: E402
+from benchmarks.records import add_record_arguments, print_record_table, write_record  # noqa: E402
 from clbench.optim import MicroAdam, NanoAdam  # noqa: E402
 from clbench.optim.galore import GaLoreAdamW, galore_param_groups  # noqa: E402
 from clbench.optim.microadam import BUCKET_ENTRIES  # noqa: E402
@@ -41,7 +40,6 @@ from clbench.optim.op_count import top_level_aten_calls  # noqa: E402
 from clbench.optim.param_groups import masked_param_groups  # noqa: E402
 from clbench.optim.state import optimizer_state_bytes  # noqa: E402
 from clbench.quiet import import_quietly  # noqa: E402
-from clbench.records import environment  # noqa: E402
 
 MODELS = "efficientnet_lite0,resnet50,vit_base_patch16_224"
 BASELINES = ("AdamW (torch, foreach)", "AdamW (torch, fused)")
@@ -120,14 +118,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=10, help="timed steps (NanoAdam: one mask interval)")
     parser.add_argument("--mask-interval", type=int, default=100)
-    parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--table", type=Path, metavar="RECORD", help="only print the table of a record written by --out")
+    add_record_arguments(parser)
     args = parser.parse_args()
     if args.table:
-        print(TABLE_HEADER)
-        for row in json.loads(args.table.read_text())["rows"]:
-            print(table_row(row))
-        return
+        return print_record_table(args.table, TABLE_HEADER, table_row)
     chosen = optimizers(args.mask_interval)
     if args.optimizers:
         wanted = [part.strip() for part in args.optimizers.split(",")]
@@ -156,10 +150,7 @@ def main() -> None:
             print(table_row(row), flush=True)
         del model
         gc.collect()
-    if args.out:
-        record = {"command": " ".join(sys.argv), "env": environment(args.device), "rows": rows}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(args.out, json.dumps(record, indent=1))
+    write_record(args.out, args.device, rows=rows)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 from pathlib import Path
 
@@ -23,11 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from optimizers import optimizers  # noqa: E402
+from benchmarks.optimizers import optimizers  # noqa: E402
+from benchmarks.records import add_record_arguments, write_record  # noqa: E402
 
-from clbench.atomic import write_text_atomically  # noqa: E402
 from clbench.optim.state import optimizer_state_bytes  # noqa: E402
-from clbench.records import environment  # noqa: E402
 
 
 def training_step(model, optimizer, images, labels) -> None:
@@ -63,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="vit_large_patch16_224")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    add_record_arguments(parser, table=False)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("peak_memory.py measures GPU memory and needs a CUDA GPU; run it on a machine with one")
@@ -77,10 +75,7 @@ def main() -> None:
                          peak_ratio=peak / baseline, state_bytes=state))
         print(f"| {args.model} | {args.batch_size} | {name} | {peak / 2**30:.2f} | {peak / baseline:.3f} "
               f"| {state / 2**20:.1f} |", flush=True)
-    if args.out:
-        record = {"command": " ".join(sys.argv), "env": environment("cuda"), "rows": rows}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(args.out, json.dumps(record, indent=1))
+    write_record(args.out, "cuda", rows=rows)
 
 
 if __name__ == "__main__":

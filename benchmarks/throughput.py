@@ -12,7 +12,6 @@ once before the harness to warm up, and once after it for the figure reported.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -22,13 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clbench.atomic import write_text_atomically  # noqa: E402
+from benchmarks.records import add_record_arguments, write_record  # noqa: E402
 from clbench.training.backbones import create_backbone  # noqa: E402
 from clbench.config import resolve_config  # noqa: E402
 from clbench.data.datasets import DataSource  # noqa: E402
 from clbench.training.engine import RunRequest, run_experiment  # noqa: E402
 from clbench.training.model import ImageInput, TaskHeadsModel  # noqa: E402
-from clbench.records import environment  # noqa: E402
 from clbench.registry import get_strategy, get_stream  # noqa: E402
 from clbench.streams import load_stream  # noqa: E402
 
@@ -77,7 +75,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=50, help="training images per class of task 0")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--out", type=Path, help="also write the result as JSON here")
+    add_record_arguments(parser, table=False)
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     warnings.simplefilter("ignore")  # Avalanche warns that no loggers are set
@@ -98,10 +96,7 @@ def main() -> None:
     print("| loop | images/s | ratio |\n|---|---|---|")
     print(f"| plain PyTorch | {result['plain_images_per_s']:.1f} | 1.000 |")
     print(f"| clbench (Avalanche template, plugins) | {result['clbench_images_per_s']:.1f} | {result['ratio']:.3f} |")
-    if args.out:
-        record_out = {"command": " ".join(sys.argv), "env": environment(args.device), "result": result}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(args.out, json.dumps(record_out, indent=1))
+    write_record(args.out, args.device, result=result)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,19 @@ def top_level_aten_calls(run: Callable[[], object]) -> int:
 
 def top_level_aten_counts(run: Callable[[], object]) -> Counter:
     """The aten operations `run()` calls that no other aten operation called, by name."""
+    return Counter(event.name for event in top_level_aten(profiled_events(run)))
+
+
+def profiled_events(run: Callable[[], object]) -> list:
+    """torch.profiler's CPU events of `run()`; an event's cpu_time_total includes those it called."""
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         run()
-    return Counter(event.name for event in profiler.events() if is_aten(event) and not _inside_aten(event))
+    return list(profiler.events())
+
+
+def top_level_aten(events: list) -> list:
+    """The events of aten operations that no other aten operation called."""
+    return [event for event in events if is_aten(event) and not _inside_aten(event)]
 
 
 def is_aten(event) -> bool:
