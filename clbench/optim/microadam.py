@@ -18,7 +18,10 @@ tensor is a bucket of its own). In a bucket:
   torch._foreach_* call each; the window's statistics are summed (index_add) and its update
   computed at the entries the window holds, the only ones whose update is not zero.
 The scratch buffers (about 10 bytes per entry of the largest bucket in fp32, 14 in bf16) are shared
-by the buckets; the reference's are those of its largest tensor.
+by the buckets and held only during the step: between steps the optimizer keeps its state and the
+maps between the layouts, the large ones as runs of equal values (a few numbers per block), and
+on CUDA the caching allocator lends the scratch's memory to the forward and backward passes. The
+reference's scratch is that of its largest tensor, for its step too.
 
 A group takes the per-tensor path of the reference when one of its tensors has no gradient in a
 step, when its tensors differ in device or dtype or their step counts differ, or when
@@ -77,8 +80,12 @@ class MicroAdam(FlatBuffersMixin, MicroAdamReference):
             held = self._flat[id(group)] = (group, FlatGroup(group, states, entries))
         for state in states:
             state["step"] += 1
-        for bucket in held[1].buckets:
-            bucket.step(group, states[0]["step"])
+        held[1].scratch.allocate()
+        try:
+            for bucket in held[1].buckets:
+                bucket.step(group, states[0]["step"])
+        finally:
+            held[1].scratch.free()
 
 
 class FlatGroup:
@@ -95,8 +102,8 @@ class FlatGroup:
             members[-1].append(i)
             total += size
         largest = max(sum(sizes[i] for i in bucket) for bucket in members)
-        scratch = Scratch(largest, params[0])
-        self.buckets = [Bucket(group, [params[i] for i in bucket], [states[i] for i in bucket], scratch)
+        self.scratch = Scratch(largest, params[0])
+        self.buckets = [Bucket(group, [params[i] for i in bucket], [states[i] for i in bucket], self.scratch)
                         for bucket in members]
 
     def holds(self, states: list[dict]) -> bool:
@@ -105,7 +112,9 @@ class FlatGroup:
 
 class Scratch:
     """The buffers a bucket's step works in. The window's statistics (fp32) take the memory of the
-    scores and of the accumulator, which no longer hold anything then, where those are fp32 too."""
+    scores and of the accumulator, which no longer hold anything then, where those are fp32 too.
+    Their memory is held only during a step: free() resizes their storage to nothing and allocate()
+    back (as FSDP does with its flat parameters), so the views the buckets took of them stay valid."""
 
     def __init__(self, entries: int, like: torch.Tensor):
         def buffer(dtype):
@@ -117,6 +126,16 @@ class Scratch:
             self.first, self.second = self.scores, self.accumulator
         else:
             self.first, self.second = buffer(torch.float32), buffer(torch.float32)
+        storages = [t.untyped_storage() for t in (self.accumulator, self.scores, self.codes, self.first, self.second)]
+        self._sizes = list({storage.data_ptr(): (storage, storage.nbytes()) for storage in storages}.values())
+
+    def allocate(self) -> None:
+        for storage, nbytes in self._sizes:
+            storage.resize_(nbytes)
+
+    def free(self) -> None:
+        for storage, _ in self._sizes:
+            storage.resize_(0)
 
 
 class Bucket:
@@ -160,7 +179,7 @@ class Bucket:
         for n, rows, first in zip(numels, rows_per_tensor, (sum(blocks[:i]) for i in range(len(blocks)))):
             offsets = torch.arange(0, rows * block, self.unit, device=device)
             block_of_row.append(torch.where(offsets < n, offsets // quant_block + first, self.quant_blocks))
-        self.block_of_row = torch.cat(block_of_row)
+        self.block_of_row = Runs(torch.cat(block_of_row))
         # a tensor's last row, where it ends inside one: its padding takes the row's first entry
         self.partial_rows = torch.tensor([(s + n) // self.unit for s, n in zip(starts, numels) if n % self.unit],
                                          dtype=torch.int64, device=device)
@@ -181,14 +200,14 @@ class Bucket:
         short = [r for r, (length, k) in enumerate(zip(lengths, ks)) if length < block or k < self.k]
         self.short_rows = torch.tensor(short, dtype=torch.int64, device=device)
         self.short_kept = self.first_k[self.short_rows]
-        self.short_padding = torch.arange(block, device=device)[None, :] >= torch.tensor(
-            [lengths[r] for r in short], dtype=torch.int64, device=device)[:, None]
-        self.block_start = torch.arange(len(ks), device=device).mul_(block).repeat_interleave(ks_tensor)
+        self.short_lengths = torch.tensor([lengths[r] for r in short], dtype=torch.int64, device=device)
+        self.block_start = Runs(torch.arange(len(ks), device=device).mul_(block).repeat_interleave(ks_tensor))
 
     def step(self, group: dict, t: int) -> None:
         accumulator = self.accumulator
         rows = accumulator.view(-1, self.unit)
-        low, unit = self._row_low_and_unit()
+        block_of_row, block_start = self.block_of_row.expanded(), self.block_start.expanded()
+        low, unit = self._row_low_and_unit(block_of_row)
         codes = self._unpacked_codes().view(rows.shape)
         if rows.dtype == torch.float32:  # the dequantised error written where the sum goes: one pass less
             torch.mul(codes, unit[:, None], out=rows).add_(low[:, None])
@@ -197,14 +216,14 @@ class Bucket:
         torch._foreach_add_(self.accumulator_views, [p.grad for p in self.params])
 
         local = self._select()
-        position = local + self.block_start
+        position = local + block_start
         ring_row = (t - 1) % group["window"]
         self.window["indices"][ring_row].copy_(local)
         self.window["values"][ring_row].copy_(accumulator[position])
         accumulator.index_fill_(0, position, 0)
-        self._quantize(rows)
+        self._quantize(rows, block_of_row)
 
-        update_at, update = self._window_update(group, t)
+        update_at, update = self._window_update(group, t, block_start)
         accumulator.zero_().index_put_((update_at,), update.to(accumulator.dtype))
         if group["weight_decay"]:
             torch._foreach_mul_(self.params, 1 - group["lr"] * group["weight_decay"])
@@ -218,18 +237,19 @@ class Bucket:
         torch.bitwise_and(self.codes, 0x0F, out=codes[1::2])
         return codes
 
-    def _row_low_and_unit(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _row_low_and_unit(self, block_of_row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per row of the unit, its quantisation block's min and step, in fp32 (0 for padding alone)."""
-        zero = torch.zeros(1, device=self.block_of_row.device)
+        zero = torch.zeros(1, device=block_of_row.device)
         low = torch.cat([self.error["error_min"].float(), zero])
         high = torch.cat([self.error["error_max"].float(), zero])
-        return low[self.block_of_row], ((high - low) / QUANT_LEVELS)[self.block_of_row]
+        return low[block_of_row], ((high - low) / QUANT_LEVELS)[block_of_row]
 
     def _select(self) -> torch.Tensor:
         """The block-local indices of every block's k largest |a|, block after block, sorted in each."""
         scores = torch.abs(self.accumulator.view(self.scores.shape), out=self.scores)
         if self.short_rows.numel():
-            scores[self.short_rows] = scores[self.short_rows].masked_fill_(self.short_padding, -1)
+            padding = torch.arange(self.block, device=scores.device)[None, :] >= self.short_lengths[:, None]
+            scores[self.short_rows] = scores[self.short_rows].masked_fill_(padding, -1)
         values, local = scores.topk(self.k, dim=1, sorted=False)
         if self.short_rows.numel():
             ranked = values[self.short_rows].argsort(dim=1, descending=True)
@@ -237,7 +257,7 @@ class Bucket:
             local[self.short_rows] = local[self.short_rows].masked_fill_(dropped, self.block)
         return local.sort(dim=1).values.masked_select(self.first_k)
 
-    def _quantize(self, rows: torch.Tensor) -> None:
+    def _quantize(self, rows: torch.Tensor, block_of_row: torch.Tensor) -> None:
         """The accumulator as 4-bit codes with a bf16 min and max per block, into the state; in
         fp32 the accumulator is overwritten."""
         if self.partial_rows.numel():
@@ -245,9 +265,9 @@ class Bucket:
             rows[self.partial_rows] = torch.where(self.row_padding, partial[:, :1], partial)
         for key, reduce, extreme in (("error_min", "amin", rows.amin(dim=1)), ("error_max", "amax", rows.amax(dim=1))):
             per_block = torch.empty(self.quant_blocks + 1, dtype=rows.dtype, device=rows.device)
-            per_block.scatter_reduce_(0, self.block_of_row, extreme, reduce, include_self=False)
+            per_block.scatter_reduce_(0, block_of_row, extreme, reduce, include_self=False)
             self.error[key].copy_(per_block[:-1])
-        low, unit = self._row_low_and_unit()
+        low, unit = self._row_low_and_unit(block_of_row)
         divisor = torch.where(unit > 0, unit, 1.0)
         codes = rows.float().sub_(low[:, None]).div_(divisor[:, None]).add_(0.5).floor_().clamp_(0, QUANT_LEVELS)
         codes = codes.to(torch.uint8).view(-1)
@@ -255,7 +275,7 @@ class Bucket:
         torch.bitwise_or(codes[0::2].bitwise_left_shift(4), codes[1::2], out=self.codes)
         torch._foreach_copy_(self.error_views, self.code_views)
 
-    def _window_update(self, group: dict, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _window_update(self, group: dict, t: int, block_start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The entries the window holds (scratch positions, repeated where several of its rows hold
         one) and Adam's update there; the update is zero everywhere else."""
         beta1, beta2 = group["betas"]
@@ -264,10 +284,24 @@ class Bucket:
         device = self.first.device
         ages = torch.tensor([(t - 1 - r) % window for r in range(rows)], dtype=torch.float32, device=device)[:, None]
         values = self.window["values"][:rows].float()
-        position = (self.window["indices"][:rows].long() + self.block_start).view(-1)
+        position = (self.window["indices"][:rows].long() + block_start).view(-1)
         first = self.first.index_fill_(0, position, 0).index_add_(0, position, (values * beta1**ages).view(-1))
         second = self.second.index_fill_(0, position, 0).index_add_(0, position,
                                                                     (values.square() * beta2**ages).view(-1))
         c1 = (1 - beta1) / (1 - beta1**t)
         c2 = (1 - beta2) / (1 - beta2**t)
         return position, first[position].mul_(c1).div_(second[position].mul_(c2).sqrt_().add_(group["eps"]))
+
+
+class Runs:
+    """An int64 map held as its runs of equal values (a few per tensor), expanded for a step: the
+    map from rows to quantisation blocks and that from selected entries to their block's start
+    would otherwise keep 8 bytes a row and 8 a selected entry between steps."""
+
+    def __init__(self, values: torch.Tensor):
+        # clones: unique_consecutive's results keep storage as large as its input
+        self.values, self.counts = (t.clone() for t in torch.unique_consecutive(values, return_counts=True))
+        self.size = values.numel()
+
+    def expanded(self) -> torch.Tensor:
+        return torch.repeat_interleave(self.values, self.counts, output_size=self.size)
