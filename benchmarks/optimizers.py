@@ -10,9 +10,9 @@ gradients. Step time is the mean over the timed steps after one warm-up step; Na
 steps are one full mask interval, so they include exactly one mask refresh (its amortised cost),
 and its "refresh ms" is that step's time less the median of the others. Ratios are against torch
 AdamW (foreach and fused) measured in the same run. "buffers MB" is the memory clbench's fast
-optimizers keep between steps beside their state (flat indices, scratch, layout maps; state_dict() holds none of
-it). "aten calls" counts the top-level aten operations of one step (torch.profiler), the number that
-bounds kernel launches on a GPU.
+optimizers keep between steps beside their state (flat indices, scratch, layout maps; state_dict()
+holds none of it). "aten calls" counts the top-level aten operations of one step (torch.profiler),
+the number that bounds kernel launches on a GPU.
 """
 
 from __future__ import annotations
