@@ -58,8 +58,8 @@ def lines_touched(optimizer: NanoAdam, params: list[torch.Tensor]) -> float:
 
 def table_row(row: dict) -> str:
     return (f"| {row['model']} | {row['density']:g} | {row['selected']} | {row['lines_touched']:.1%} "
-            f"| {row['step_ms']:.2f} | {row['dense_ratio']:.3f} | {row['time_ratio']:.3f} | {row['fused_time_ratio']:.3f} "
-            f"| {row['ns_per_entry']:.1f} |")
+            f"| {row['step_ms']:.2f} | {row['dense_ratio']:.3f} | {row['time_ratio']:.3f} "
+            f"| {row['fused_time_ratio']:.3f} | {row['ns_per_entry']:.1f} |")
 
 
 def main() -> None:

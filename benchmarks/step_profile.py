@@ -83,7 +83,8 @@ def table_row(row: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="vit_base_patch16_224,efficientnet_lite0", help="timm model names, comma-separated")
+    parser.add_argument("--models", default="vit_base_patch16_224,efficientnet_lite0",
+                        help="timm model names, comma-separated")
     parser.add_argument("--optimizers", default="NanoAdam 1%,MicroAdam (ours) 1%",
                         help="prefixes of benchmarks/optimizers.py's rows, comma-separated")
     parser.add_argument("--steps", type=int, default=5, help="timed steps, then as many profiled")
