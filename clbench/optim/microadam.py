@@ -294,9 +294,9 @@ class Bucket:
 
 
 class Runs:
-    """An int64 map held as its runs of equal values (a few per tensor), expanded for a step: the
-    map from rows to quantisation blocks and that from selected entries to their block's start
-    would otherwise keep 8 bytes a row and 8 a selected entry between steps."""
+    """An int64 map held as its runs of equal values (one per block, and one per tensor's padding),
+    expanded for a step: the map from rows to quantisation blocks and that from selected entries to
+    their block's start would otherwise keep 8 bytes a row and 8 a selected entry between steps."""
 
     def __init__(self, values: torch.Tensor):
         # clones: unique_consecutive's results keep storage as large as its input
