@@ -1,0 +1,73 @@
+"""The benchmark scripts run and write records that hold together (make gpu-check runs them on a GPU
+machine where a broken script would waste the machine). Their speed is not tested here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+def recorded(script: str, tmp_path: Path, *args: str) -> tuple[list[dict], str]:
+    """The rows of the record `script` writes, and the table --table prints from it."""
+    out = tmp_path / "record.json"
+    result = run_benchmark(script, *args, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(out.read_text())
+    assert record["command"].endswith(f"--out {out}") and record["env"]["device"] == "cpu"
+    table = run_benchmark(script, "--table", str(out))
+    assert table.returncode == 0, table.stderr
+    return record["rows"], table.stdout
+
+
+def test_the_optimizer_benchmark_measures_each_row_against_adamw_of_the_same_run(tmp_path):
+    rows, table = recorded("optimizers.py", tmp_path, "--models", "efficientnet_lite0",
+                           "--optimizers", "NanoAdam 1%,MicroAdam (ours) 1%", "--steps", "2", "--mask-interval", "2")
+    names = [row["optimizer"] for row in rows]
+    assert names == ["AdamW (torch, foreach)", "AdamW (torch, fused)", "NanoAdam 1%, m=2", "MicroAdam (ours) 1%, window 10"]
+    foreach = rows[0]
+    for row in rows:
+        assert row["time_ratio"] == pytest.approx(row["step_ms"] / foreach["step_ms"])
+        assert row["state_ratio"] == pytest.approx(row["state_bytes"] / foreach["state_bytes"])
+        assert row["aten_calls"] > 0
+    nanoadam = rows[2]
+    assert nanoadam["refresh_ms"] is not None and nanoadam["state_ratio"] < 0.05 and nanoadam["buffer_bytes"] > 0
+    assert len(table.strip().splitlines()) == 2 + len(rows)
+
+
+def test_the_step_profile_accounts_for_the_whole_profiled_step(tmp_path):
+    rows, table = recorded("step_profile.py", tmp_path, "--models", "efficientnet_lite0", "--optimizers", "NanoAdam 1%",
+                           "--steps", "2", "--top", "3")
+    assert [row["operation"] for row in rows][-1] == "between the calls"
+    assert len(rows) == 5  # the top 3, the others together, the time between the calls
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
+    assert sum(row["ms"] for row in rows) == pytest.approx(rows[0]["profiled_step_ms"])
+    assert len(table.strip().splitlines()) == 2 + len(rows)
+
+
+def test_the_density_benchmark_selects_more_lines_at_higher_density(tmp_path):
+    rows, _ = recorded("nanoadam_density.py", tmp_path, "--model", "efficientnet_lite0", "--densities", "0.01,0.1",
+                       "--steps", "2")
+    sparse, dense = rows
+    assert sparse["selected"] < dense["selected"] and sparse["lines_touched"] < dense["lines_touched"] <= 1
+    assert sparse["dense_ratio"] == pytest.approx(sparse["step_ms"] / sparse["dense_pass_ms"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (("step_profile.py", "--steps", "60"), "--steps 60 must be between 1 and 49"),
+    (("step_profile.py", "--optimizers", "Adagrad"), "no optimizer row starts with 'Adagrad'"),
+    (("nanoadam_density.py", "--densities", "0.01,2"), "each must be in (0, 1]"),
+])
+def test_bad_arguments_get_a_one_line_error(args, message):
+    result = run_benchmark(*args)
+    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
