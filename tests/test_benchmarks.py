@@ -34,7 +34,8 @@ def test_the_optimizer_benchmark_measures_each_row_against_adamw_of_the_same_run
     rows, table = recorded("optimizers.py", tmp_path, "--models", "efficientnet_lite0",
                            "--optimizers", "NanoAdam 1%,MicroAdam (ours) 1%", "--steps", "2", "--mask-interval", "2")
     names = [row["optimizer"] for row in rows]
-    assert names == ["AdamW (torch, foreach)", "AdamW (torch, fused)", "NanoAdam 1%, m=2", "MicroAdam (ours) 1%, window 10"]
+    assert names == ["AdamW (torch, foreach)", "AdamW (torch, fused)", "NanoAdam 1%, m=2",
+                     "MicroAdam (ours) 1%, window 10"]
     foreach = rows[0]
     for row in rows:
         assert row["time_ratio"] == pytest.approx(row["step_ms"] / foreach["step_ms"])
