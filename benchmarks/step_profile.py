@@ -70,8 +70,7 @@ def profile_rows(model_name: str, name: str, optimizer, steps: int, baseline: fl
     shown.append((BETWEEN_CALLS, (0, profiled - sum(s for _, (_, s) in operations))))
     return [dict(model=model_name, optimizer=name, step_ms=1e3 * seconds, time_ratio=seconds / baseline,
                  profiled_step_ms=1e3 * profiled, operation=operation, calls=calls, ms=1e3 * op_seconds,
-                 share=op_seconds / profiled,
-                 baseline_ratio=op_seconds / baseline)
+                 share=op_seconds / profiled, baseline_ratio=op_seconds / baseline)
             for operation, (calls, op_seconds) in shown]
 
 
