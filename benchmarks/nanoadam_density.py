@@ -22,14 +22,13 @@ import argparse
 import gc
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.optimizers import BASELINES, make_model, optimizers  # noqa: E402
+from benchmarks.optimizers import BASELINES, call_seconds, make_model, optimizers  # noqa: E402
 from benchmarks.records import add_record_arguments, print_record_table, write_record  # noqa: E402
 from clbench.optim import NanoAdam  # noqa: E402
 from clbench.optim.param_groups import masked_param_groups  # noqa: E402
@@ -41,13 +40,9 @@ TABLE_HEADER = ("| model | density | selected | lines touched | step ms | x dens
 
 
 def median_seconds(run, steps: int) -> float:
+    """The median of `steps` timed calls of run(), after one untimed."""
     run()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(call_seconds(run, steps))
 
 
 def lines_touched(optimizer: NanoAdam, params: list[torch.Tensor]) -> float:

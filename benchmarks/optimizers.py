@@ -83,15 +83,21 @@ def measure(optimizer, steps: int, device: str) -> tuple[list[float], int, int, 
     """(seconds of each timed step, state bytes, bytes of the buffers kept beside the state,
     top-level aten calls of one more step)."""
     optimizer.step()  # warm-up: allocates the state (and takes NanoAdam's first mask)
-    times = []
-    for _ in range(steps):
-        sync(device)
-        start = time.perf_counter()
-        optimizer.step()
-        sync(device)
-        times.append(time.perf_counter() - start)
+    times = call_seconds(optimizer.step, steps, device)
     buffers = optimizer.buffer_bytes() if hasattr(optimizer, "buffer_bytes") else 0
     return times, optimizer_state_bytes(optimizer), buffers, top_level_aten_calls(optimizer.step)
+
+
+def call_seconds(run, calls: int, device: str = "cpu") -> list[float]:
+    """Seconds of each of `calls` calls of run(), the device synchronised around each."""
+    times = []
+    for _ in range(calls):
+        sync(device)
+        start = time.perf_counter()
+        run()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 TABLE_HEADER = ("| model | params | tensors | optimizer | step ms | x AdamW foreach | x AdamW fused | state MB "

@@ -20,7 +20,6 @@ import timm
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchmarks.optimizers import optimizers  # noqa: E402
 from benchmarks.records import add_record_arguments, write_record  # noqa: E402

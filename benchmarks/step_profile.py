@@ -20,13 +20,12 @@ import argparse
 import gc
 import statistics
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.optimizers import BASELINES, make_model, optimizers  # noqa: E402
+from benchmarks.optimizers import BASELINES, call_seconds, make_model, optimizers  # noqa: E402
 from benchmarks.records import add_record_arguments, print_record_table, write_record  # noqa: E402
 from clbench.optim.op_count import profiled_events, top_level_aten  # noqa: E402
 
@@ -37,12 +36,7 @@ TABLE_HEADER = ("| model | optimizer | step ms | x AdamW foreach | operation | c
 
 
 def step_seconds(optimizer, steps: int) -> float:
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        optimizer.step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(call_seconds(optimizer.step, steps))
 
 
 def profiled_step(optimizer, steps: int) -> tuple[float, dict[str, tuple[float, float]]]:
