@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup run test data wheels gpu-install gpu-check
+.PHONY: setup run test data wheels gpu-install gpu-check gpu-runs
 
 run: setup
 	$(BIN)/clbench run --strategy nanoadam
@@ -33,15 +33,18 @@ data:
 		$$SUDO apt-get install -y -q dataset-fashion-mnist || $$SUDO sh -c 'apt-get update -q && apt-get install -y -q dataset-fashion-mnist'; \
 	fi
 
-# For a GPU machine without a package index: `make wheels` (here) builds the wheels it lacks beside
-# its own torch, timm, scikit-learn and tqdm into parts .whl/1, .whl/2, ... of at most 60 MiB, one
-# part to carry per call. There, `make gpu-install` installs the parts a call carried (calls back
-# to back keep the machine and what it installed), and `make gpu-check` runs the GPU tests, the
-# optimizer benchmark on CUDA, the peak training memory of ViT-L/16 at batch 32 per optimizer and
-# a short run of the paper's stream with bf16 autocast, writing their records into results/benchmarks/.
+# For a GPU machine without a package index: `make wheels` (here) builds the wheels its image lacks
+# (benchmarks/gpu_image_packages.txt lists what it has), for its Python 3.12, into parts .whl/1,
+# .whl/2, ... of at most 48 MiB, one part to carry per call. There, `make gpu-install` installs the
+# parts a call carried into GPU_SITE (calls back to back keep the machine and what it installed;
+# put GPU_SITE on PYTHONPATH), `make gpu-check` runs the GPU tests, the optimizer benchmark on CUDA,
+# the peak training memory of ViT-L/16 at batch 32 per optimizer and a short run of the paper's
+# stream with bf16 autocast, and `make gpu-runs` the default stream (adamw, nanoadam, seed 0) and
+# the throughput benchmark on the GPU, writing their records into GPU_RECORDS.
 WHEELS := .whl
 GPU_PYTHON ?= python3
-GPU_RECORDS := results/benchmarks
+GPU_SITE ?= /tmp/site
+GPU_RECORDS ?= results/benchmarks
 GPU_MODELS := efficientnet_lite0,resnet50,vit_base_patch16_224,vit_large_patch16_224
 
 wheels: setup
@@ -49,10 +52,16 @@ wheels: setup
 	$(BIN)/python benchmarks/gpu_wheels.py --into $(WHEELS)
 
 gpu-install:
-	$(GPU_PYTHON) -m pip install -q --no-index --no-deps $(wildcard $(WHEELS)/*/*.whl)
+	$(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile --upgrade --target $(GPU_SITE) $(wildcard $(WHEELS)/*/*.whl)
 
 gpu-check:
 	$(GPU_PYTHON) -m pytest -q -m gpu tests --junitxml=$(GPU_RECORDS)/gpu-tests.xml
 	$(GPU_PYTHON) benchmarks/optimizers.py --device cuda --models $(GPU_MODELS) --out $(GPU_RECORDS)/optimizers-cuda.json
 	$(GPU_PYTHON) benchmarks/peak_memory.py --out $(GPU_RECORDS)/peak-memory-cuda.json
 	$(GPU_PYTHON) benchmarks/paper_stream.py --device cuda --out $(GPU_RECORDS)/paper-stream-cuda.json
+
+gpu-runs:
+	for strategy in adamw nanoadam; do \
+		$(GPU_PYTHON) -m clbench.cli run --device cuda --strategy $$strategy --seed 0 --no-progress --results $(GPU_RECORDS)/runs || exit; \
+	done
+	$(GPU_PYTHON) benchmarks/throughput.py --device cuda --out $(GPU_RECORDS)/throughput-cuda.json

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ RECORD_KEYS = {"stream", "strategy", "backbone", "seed", "status", "tasks", "acc
                "baseline_accuracy", "metrics", "config", "env", "timing"}
 
 
-CLBENCH = str(Path(sys.executable).with_name("clbench"))  # the installed console script
+# the installed console script: beside this interpreter, else on PATH (`pip install --target DIR` puts it in DIR/bin)
+CLBENCH = shutil.which("clbench", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 
 
 def clbench(*args):
