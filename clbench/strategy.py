@@ -37,6 +37,9 @@ class Strategy:
     # True: the first task trains on every task's data at once (each example through its own task's
     # head), later tasks train nothing: joint training, the reference no sequential run can beat
     joint: bool = False
+    # the strategy this one is a control of (random_mask of nanoadam): the settings streams and the
+    # paper's preset give that strategy (its mask interval, density) apply to this one as well
+    variant_of: str = ""
 
 
 def trainable_parameters(backbone: nn.Module, head: nn.Module) -> list[nn.Parameter]:

@@ -1,5 +1,7 @@
 """NanoAdam: Adam on the smallest-magnitude backbone weights; head, norm layers and biases dense."""
 
+from functools import partial
+
 import torch
 
 from clbench.optim import NanoAdam
@@ -85,3 +87,16 @@ STRATEGY = Strategy(
     },
     make_optimizer=make_optimizer,
 )
+
+
+def mask_control(name: str, criterion: str, description: str) -> Strategy:
+    """NanoAdam with its masks chosen by `criterion` instead of the smallest weights, everything else
+    (density, refresh schedule, dense parameters, the stream's settings for NanoAdam) as NanoAdam's.
+    The criterion is fixed, not a setting, so that the control's records carry its own name."""
+    defaults = {key: value for key, value in STRATEGY.defaults.items() if key != "criterion"}
+    return Strategy(name=name, description=description, defaults=defaults,
+                    make_optimizer=partial(_make_with_criterion, criterion), variant_of=STRATEGY.name)
+
+
+def _make_with_criterion(criterion: str, backbone, head, lr, config):
+    return make_optimizer(backbone, head, lr, {**config, "criterion": criterion})

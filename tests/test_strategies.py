@@ -77,6 +77,46 @@ def test_random_masks_differ_between_tasks_and_run_seeds_and_repeat_otherwise():
         assert not torch.equal(first, other)
 
 
+@pytest.mark.parametrize("control", ["random_mask", "large_mask"])
+def test_a_mask_control_moves_as_many_weights_as_nanoadam_and_the_same_dense_parts(control):
+    _, (backbone, head), (old_backbone, old_head) = one_step(control, density=0.1)
+    _, (nano_backbone, nano_head), _ = one_step("nanoadam", density=0.1)
+    assert changed(backbone, old_backbone) == changed(nano_backbone, old_backbone)
+    assert changed(head, old_head) == changed(nano_head, old_head)
+
+
+def moved_entries(name):
+    _, (backbone, _), (old_backbone, _) = one_step(name, density=0.1)
+    return (backbone[5].weight != old_backbone[5].weight).flatten(), old_backbone[5].weight.abs().flatten()
+
+
+def test_large_mask_moves_the_largest_weights_and_nanoadam_the_smallest():
+    for name, pick_largest in (("large_mask", True), ("nanoadam", False)):
+        moved, magnitude = moved_entries(name)
+        expected = magnitude.topk(int(moved.sum()), largest=pick_largest).indices
+        assert set(moved.nonzero().flatten().tolist()) == set(expected.tolist()), name
+
+
+def test_random_mask_moves_neither_the_smallest_nor_the_largest_weights():
+    moved, magnitude = moved_entries("random_mask")
+    count = int(moved.sum())
+    for largest in (False, True):
+        extreme = set(magnitude.topk(count, largest=largest).indices.tolist())
+        assert len(extreme & set(moved.nonzero().flatten().tolist())) < count // 2
+
+
+def test_a_mask_control_takes_nanoadams_stream_settings_and_has_no_criterion_setting():
+    from clbench.config import resolve_config
+    from clbench.errors import UsageError
+    from clbench.registry import get_stream
+
+    stream = get_stream("fashionmnist_mnist")
+    config = resolve_config(stream, strategies()["random_mask"], [])
+    assert config["mask_interval"] == stream.strategy_settings["nanoadam"]["mask_interval"]
+    with pytest.raises(UsageError, match="criterion"):
+        resolve_config(stream, strategies()["large_mask"], ["criterion=small"])
+
+
 def test_nanoadam_trains_the_dense_parts_at_dense_lr():
     optimizer, (backbone, head), (old_backbone, old_head) = one_step("nanoadam", dense_lr=1e-5)
     assert sorted(group["lr"] for group in optimizer.param_groups) == [1e-5, 1e-2]
