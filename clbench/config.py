@@ -32,6 +32,10 @@ RUN_DEFAULTS = {
     # seeds include data sampling (default: the same data for every seed).
     "resample_data": False,
     "preset": "",  # set to "paper" when the paper's settings were applied (see clbench.presets)
+    # > 0: every task's head trains with its own torch AdamW at this lr and the strategy's optimizer
+    # moves only the backbone, so that strategies compared with one head_lr train their heads alike;
+    # 0: the strategy's optimizer trains the head too, at the task's lr
+    "head_lr": 0.0,
 }
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -98,6 +102,8 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
         raise UsageError(f"--set lr_schedule={config['lr_schedule']} is unknown; use one of {', '.join(LR_SCHEDULES)}")
     if not 0 <= config["label_smoothing"] < 1:
         raise UsageError(f"--set label_smoothing={config['label_smoothing']} is out of range; it must be in [0, 1)")
+    if config["head_lr"] < 0:
+        raise UsageError(f"--set head_lr={config['head_lr']} is out of range; it must be 0 (the strategy's) or more")
     if not 0 <= config["val_fraction"] < 1:
         raise UsageError(f"--set val_fraction={config['val_fraction']} is out of range; it must be in [0, 1)")
     for key in _NON_NEGATIVE_INTS:

@@ -46,3 +46,17 @@ def test_smoke_run_on_gpu_completes():
                             progress=False)
     assert record["status"] == "completed" and record["env"]["device"] == "cuda"
     assert record["effective"] == {"device": "cuda", "amp": True, "channels_last": True}
+
+
+@pytest.mark.parametrize("strategy, drifts", [("frozen", False), ("adamw", True)])
+def test_output_drift_is_zero_where_the_backbone_and_old_head_stay_and_positive_where_they_move(strategy, drifts):
+    from clbench.registry import get_strategy
+
+    stream, chosen = get_stream("fashionmnist_mnist"), get_strategy(strategy)
+    config = resolve_config(stream, chosen, ["val_fraction=0"], smoke=True)
+    record = run_experiment(RunRequest(stream, chosen, "efficientnet_lite0", 0, config, "cpu", DataSource()),
+                            progress=False)
+    assert record["status"] == "completed" and len(record["output_kl"]) == 2 and record["output_kl"][0] == []
+    (kl,) = record["output_kl"][1]
+    assert (kl > 1e-6) if drifts else (kl == 0.0)
+    assert record["metrics"]["output_kl"] == kl

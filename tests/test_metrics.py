@@ -52,3 +52,15 @@ def test_backbone_drift_global_per_layer_and_fraction_changed():
     assert drift["per_layer_l2"] == {"a": pytest.approx(3.0), "b": pytest.approx(4.0)}
     assert drift["l2"] == pytest.approx(5.0)
     assert drift["fraction_changed"] == pytest.approx(2 / 8)
+
+
+def test_mean_kl_is_zero_for_the_same_predictions_and_the_mean_of_each_examples_kl():
+    import math
+
+    from clbench.training.metrics import mean_kl
+
+    reference = torch.tensor([[0.5, 0.5], [0.9, 0.1]]).log()
+    now = torch.tensor([[0.25, 0.75], [0.9, 0.1]]).log()
+    assert mean_kl(reference, reference) == 0.0
+    first = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert math.isclose(mean_kl(reference, now), first / 2, rel_tol=1e-6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clbench.records import strategy_label
 
-METRIC_ORDER = ("acc", "bwt", "fwt", "forgetting", "plasticity", "drift_l2", "fraction_changed")
+METRIC_ORDER = ("acc", "bwt", "fwt", "forgetting", "plasticity", "drift_l2", "fraction_changed", "output_kl")
 
 
 def format_run(record: dict) -> str:
@@ -21,7 +21,7 @@ def format_run(record: dict) -> str:
     for label, row in rows:
         lines.append(label.ljust(label_width) + "".join(f"  {v:>{col_width}.2f}" for v in row))
     lines.append("")
-    lines.append("  ".join(f"{k} {_number(record['metrics'][k])}" for k in METRIC_ORDER))
+    lines.append("  ".join(f"{k} {_number(record['metrics'].get(k))}" for k in METRIC_ORDER))  # older: no output_kl
     if record.get("val_metrics"):
         lines.append("validation: " + "  ".join(f"{k} {_number(record['val_metrics'][k])}"
                                                 for k in METRIC_ORDER if k in record["val_metrics"]))

@@ -13,6 +13,7 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.determinism.rng_manager import RNGManager
 from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
+from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 from tqdm.auto import tqdm
 
@@ -25,6 +26,7 @@ from clbench.errors import Diverged, UsageError
 from clbench.methods.compose import OPTIMIZER_KEY
 from clbench.methods.state import held_bytes, stateful
 from clbench.training.model import ImageInput, TaskHeadsModel
+from clbench.optim.combined import CombinedOptimizer
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import SCHEMA_VERSION, effective_settings, environment
 from clbench.strategy import Strategy
@@ -76,12 +78,21 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         super().__init__(optimizer=first_optimizer, **kwargs)
 
     def _optimizer_for(self, model: TaskHeadsModel, task: int, task_steps: int):
+        """The strategy's optimizer for the task; with head_lr, on the backbone alone, combined with
+        AdamW on the head(s)."""
         heads = model.heads if self._clbench_strategy.joint else model.heads[task]
+        head_lr = self._clbench_config["head_lr"]
+        if head_lr:
+            heads, head_optimizer = nn.ModuleList(), torch.optim.AdamW(heads.parameters(), lr=head_lr,
+                                                                        weight_decay=0.0)
+            if not any(p.requires_grad for p in model.backbone.parameters()):
+                return head_optimizer  # a frozen backbone: nothing for the strategy to move
         with settings_errors_are_usage_errors(self._clbench_strategy):
-            return self._clbench_strategy.make_optimizer(
+            optimizer = self._clbench_strategy.make_optimizer(
                 model.backbone, heads, self._clbench_config["lr"][task],
                 {**self._clbench_config, "task_steps": task_steps, "task": task, "run_seed": self._seed},
             )
+        return CombinedOptimizer(optimizer, head_optimizer) if head_lr else optimizer
 
     def check_model_and_optimizer(self, **kwargs):
         self.model = self.model_adaptation()
@@ -216,6 +227,25 @@ class DivergenceCheck(SupervisedPlugin):
                            f"non-finite weight in {name}")
 
 
+class EvalPredictions(SupervisedPlugin):
+    """The log-probabilities the model gave each example of the last evaluated experience of every
+    task, on the CPU, in the evaluation's (fixed) order: what output drift compares."""
+
+    def __init__(self):
+        super().__init__()
+        self.by_task: dict[int, torch.Tensor] = {}
+        self._batches: list[torch.Tensor] = []
+
+    def before_eval_exp(self, strategy, **kwargs):
+        self._batches = []
+
+    def after_eval_iteration(self, strategy, **kwargs):
+        self._batches.append(strategy.mb_output.detach().float().log_softmax(dim=1))
+
+    def after_eval_exp(self, strategy, **kwargs):
+        self.by_task[strategy.experience.current_experience] = torch.cat(self._batches).cpu()
+
+
 class FreezeNormStatistics(SupervisedPlugin):
     """Keeps normalisation layers' running statistics at their pretrained values during training,
     so that only the optimizer, not the data's statistics, moves the backbone."""
@@ -288,6 +318,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         strategy_plugins = request.strategy.make_plugins(config)
     # after prepare_model, so that a change of dtype is not counted as drift
     pretrained = {name: p.detach().to("cpu", copy=True) for name, p in model.backbone.named_parameters()}
+    predictions = EvalPredictions()
     cl_strategy = TaskIncrementalTemplate(
         clbench_strategy=request.strategy,
         clbench_config=config,
@@ -302,6 +333,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         plugins=[
             DivergenceCheck(),
             ProgressBar(progress),
+            predictions,
             *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),
             *([CosineSchedule()] if config["lr_schedule"] == "cosine" else []),
             *strategy_plugins,
@@ -321,7 +353,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     if resume is None:
         progress_so_far = {"baseline": evaluate("test"), "val_baseline": evaluate("val") if validated else None,
                            "matrix": [], "val_matrix": [], "state_bytes": [], "method_bytes": [],
-                           "mask_refreshes": [], "task_s": [], "train_s": [], "elapsed_s": 0.0}
+                           "mask_refreshes": [], "task_s": [], "train_s": [], "elapsed_s": 0.0,
+                           "output_kl": [], "reference_log_probs": {}}
     else:
         model.load_state_dict(resume["model"])
         for plugin, state in zip(stateful(cl_strategy.plugins), resume["methods"], strict=True):
@@ -332,6 +365,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         progress_so_far[k] for k in ("baseline", "val_baseline", "matrix", "val_matrix", "state_bytes",
                                      "method_bytes", "mask_refreshes"))
     task_times, train_times = progress_so_far["task_s"], progress_so_far["train_s"]
+    # each task's test predictions right after training on it, and the drift from them after each later task
+    output_kl = progress_so_far.setdefault("output_kl", [])
+    references = progress_so_far.setdefault("reference_log_probs", {})
 
     def save(in_task: dict | None = None) -> None:
         elapsed = progress_so_far["elapsed_s"] + time.perf_counter() - start
@@ -375,6 +411,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         refreshes = getattr(cl_strategy.optimizer, "mask_refreshes", None)
         mask_refreshes.append(refreshes() if refreshes else None)
         matrix.append(evaluate("test"))
+        trained = len(matrix) - 1
+        references[trained] = predictions.by_task[trained]
+        output_kl.append([metrics.mean_kl(references[j], predictions.by_task[j]) for j in range(trained)])
         if validated:
             val_matrix.append(evaluate("val"))
         task_times.append(time.perf_counter() - task_start)
@@ -389,7 +428,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     if status == "completed":
         run_metrics = metrics.stream_metrics(matrix, baseline)
         val_metrics = metrics.stream_metrics(val_matrix, val_baseline) if validated else None
-    run_metrics.update(drift_l2=drift["l2"], fraction_changed=drift["fraction_changed"])
+    final_kl = output_kl[-1] if status == "completed" and len(output_kl) > 1 else None
+    run_metrics.update(drift_l2=drift["l2"], fraction_changed=drift["fraction_changed"],
+                       output_kl=sum(final_kl) / len(final_kl) if final_kl else None)
 
     return {
         "schema_version": SCHEMA_VERSION,
@@ -411,6 +452,9 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "val_baseline_accuracy": val_baseline,
         "val_metrics": val_metrics,
         "drift_per_layer_l2": drift["per_layer_l2"],
+        # output_kl[i][j], j < i: mean KL divergence (nats) of task j's head's predictions on its test
+        # data right after task j from those after task i
+        "output_kl": output_kl,
         "optimizer_state_bytes": state_bytes,
         # what a method holds after each task: replay buffer, importances, stored weights or model
         "method_state_bytes": method_bytes,

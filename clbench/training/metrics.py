@@ -61,6 +61,13 @@ def stream_metrics(R: Sequence[Sequence[float]], b: Sequence[float]) -> dict[str
 
 
 @torch.no_grad()
+def mean_kl(reference_log_probs: torch.Tensor, log_probs: torch.Tensor) -> float:
+    """Output drift: the mean over examples of KL(p_reference || p) in nats, from the log-probabilities
+    (examples x classes) a head gave the same examples then (reference) and now."""
+    return float((reference_log_probs.exp() * (reference_log_probs - log_probs)).sum(dim=1).mean())
+
+
+@torch.no_grad()
 def backbone_drift(initial: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> dict:
     """How far the backbone parameters moved from `initial`: global and per-parameter l2 distance,
     and the fraction of individual weights whose value changed at all."""
