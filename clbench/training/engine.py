@@ -111,6 +111,11 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         if self._checkpoint_every and self.clock.train_exp_iterations % self._checkpoint_every == 0:
             self._on_checkpoint(self.in_task_state())
 
+    @property
+    def checkpoints_in_task(self) -> bool:
+        """Whether checkpoints are written inside tasks (from which a run can continue mid-task)."""
+        return bool(self._checkpoint_every)
+
     def checkpoint_every(self, steps: int, on_checkpoint) -> None:
         """Calls on_checkpoint(in_task_state()) after every `steps` training steps of a task."""
         self._checkpoint_every, self._on_checkpoint = steps, on_checkpoint
