@@ -36,6 +36,9 @@ RUN_DEFAULTS = {
     # moves only the backbone, so that strategies compared with one head_lr train their heads alike;
     # 0: the strategy's optimizer trains the head too, at the task's lr
     "head_lr": 0.0,
+    # Steps between reads of the device-side divergence flags (also read at each epoch's end): a
+    # step never waits for the device, and a diverged run still names its first non-finite step.
+    "divergence_check_every": 20,
 }
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -47,7 +50,7 @@ SMOKE_OVERRIDES = {"epochs": 1, "train_per_class": 6, "test_per_class": 4, "imag
 PER_TASK_KEYS = ("lr",)
 
 # Integer settings that must be at least 1.
-_POSITIVE_INTS = ("epochs", "batch_size", "eval_batch_size")
+_POSITIVE_INTS = ("epochs", "batch_size", "eval_batch_size", "divergence_check_every")
 # Integer settings where 0 means "the natural value": the backbone's input size, every example.
 _NON_NEGATIVE_INTS = ("image_size", "train_per_class", "test_per_class")
 

@@ -21,14 +21,18 @@ _PACKAGES = ("clbench", "torch", "torchvision", "timm", "avalanche-lib", "numpy"
 
 # Settings added after records were committed, each with the value at which runs behave as before it
 # existed: there it stays out of the hash, so that the earlier records keep their names.
-SETTINGS_ADDED_LATER = {"head_lr": 0.0}
+SETTINGS_ADDED_LATER = {"head_lr": 0.0, "divergence_check_every": 20}
+
+
+def identifying(config: dict) -> dict:
+    """The settings that tell runs apart: all but those added later, where at their neutral value."""
+    return {key: value for key, value in config.items()
+            if not (key in SETTINGS_ADDED_LATER and value == SETTINGS_ADDED_LATER[key])}
 
 
 def config_hash(config: dict) -> str:
     """Short stable hash of a resolved configuration, to tell apart runs of different settings."""
-    named = {key: value for key, value in config.items()
-             if not (key in SETTINGS_ADDED_LATER and value == SETTINGS_ADDED_LATER[key])}
-    return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:8]
+    return hashlib.sha256(json.dumps(identifying(config), sort_keys=True).encode()).hexdigest()[:8]
 
 
 # {stream}__{strategy}__{backbone}__seed{seed}__{config hash}.json: how readers tell a record from

@@ -107,3 +107,12 @@ def test_committed_records_keep_their_names_and_head_lr_names_its_own():
         assert "head_lr" not in config
         assert path.stem.endswith(config_hash({**config, "head_lr": 0.0}))
         assert not path.stem.endswith(config_hash({**config, "head_lr": 1e-3}))
+
+
+def test_the_committed_campaign_still_finds_its_tuned_files_and_every_record():
+    from clbench.records import is_completed
+    from clbench.sweeps.spec import load_sweep
+
+    root = RESULTS.parents[1]
+    runs = load_sweep(root / "results/sweeps/campaign/offline.toml", RESULTS)
+    assert len(runs) == 140 and all(run.tuned and is_completed(run.record) for run in runs)

@@ -12,6 +12,15 @@ import math
 import torch
 
 
+class OneTaskBatch(list):
+    """[images, labels, task labels] of one task's examples, with the task known on the host, so
+    that the model and the loss need not read the task labels back from the device."""
+
+    def __init__(self, tensors: list[torch.Tensor], task: int):
+        super().__init__(tensors)
+        self.task = task
+
+
 class TensorBatches:
     """[images, labels, task labels] batches of `batch_size` over tensors already on `images.device`."""
 
@@ -35,7 +44,7 @@ class TensorBatches:
         order, self._skip = order[self._skip * self.batch_size:], 0
         for batch in order.to(self.images.device).split(self.batch_size):
             labels = self.labels[batch]
-            yield [self.images[batch], labels, torch.full_like(labels, self.task)]
+            yield OneTaskBatch([self.images[batch], labels, torch.full_like(labels, self.task)], self.task)
 
 
 def mixed_task_batch(parts: list[tuple[torch.Tensor, torch.Tensor, int]], preprocess) -> list[torch.Tensor]:

@@ -201,6 +201,14 @@ class Bucket:
         self.short_rows = torch.tensor(short, dtype=torch.int64, device=device)
         self.short_kept = self.first_k[self.short_rows]
         self.short_lengths = torch.tensor([lengths[r] for r in short], dtype=torch.int64, device=device)
+        # the selected entries in the (rows x k) sorted top-k, flattened: runs [start, stop) of host
+        # ints (one per short row, about), so that selecting them needs no mask of data-dependent size
+        self.kept_runs: list[list[int]] = []
+        for row, k in enumerate(ks):
+            if self.kept_runs and self.kept_runs[-1][1] == row * self.k:
+                self.kept_runs[-1][1] += k
+            else:
+                self.kept_runs.append([row * self.k, row * self.k + k])
         self.block_start = Runs(torch.arange(len(ks), device=device).mul_(block).repeat_interleave(ks_tensor))
 
     def step(self, group: dict, t: int) -> None:
@@ -255,7 +263,8 @@ class Bucket:
             ranked = values[self.short_rows].argsort(dim=1, descending=True)
             dropped = torch.zeros_like(self.short_kept).scatter_(1, ranked, ~self.short_kept)
             local[self.short_rows] = local[self.short_rows].masked_fill_(dropped, self.block)
-        return local.sort(dim=1).values.masked_select(self.first_k)
+        ranked = local.sort(dim=1).values.flatten()
+        return torch.cat([ranked[start:stop] for start, stop in self.kept_runs])
 
     def _quantize(self, rows: torch.Tensor, block_of_row: torch.Tensor) -> None:
         """The accumulator as 4-bit codes with a bf16 min and max per block, into the state; in

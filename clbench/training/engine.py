@@ -109,6 +109,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         super()._after_training_iteration(**kwargs)  # the clock, the last plugin, counts the step
         self._epoch_step += 1
         if self._checkpoint_every and self.clock.train_exp_iterations % self._checkpoint_every == 0:
+            next(p for p in self.plugins if isinstance(p, DivergenceCheck)).check(self)  # no diverged checkpoint
             self._on_checkpoint(self.in_task_state())
 
     @property
@@ -169,9 +170,16 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         task = self.experience.current_experience
         self.dataloader = TensorBatches(*self.data_on_device(task, self.eval_split), task, self.eval_mb_size)
 
+    def _single_task(self) -> int | None:
+        """The task of every example of the batch, when known on the host (a OneTaskBatch: one
+        task's data, no replay mixed in); None otherwise."""
+        return getattr(self.mbatch, "task", None)
+
     def criterion(self):
         """A batch mixing tasks (replay, joint training) is scored by every row's own head: the mean
         over rows of the loss on that head's classes alone."""
+        if self._single_task() is not None:
+            return super().criterion()
         tasks = self.mb_task_id
         if len(tasks) == 0 or bool((tasks == tasks[0]).all()):
             return super().criterion()
@@ -193,7 +201,8 @@ class TaskIncrementalTemplate(SupervisedTemplate):
 
     def forward(self):
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self._clbench_amp()):
-            return super().forward()
+            task = self._single_task()
+            return super().forward() if task is None else self.model(self.mb_x, task)
 
     def _clbench_amp(self) -> bool:
         return self._clbench_config["amp"] and torch.device(self.device).type == "cuda"
@@ -215,21 +224,62 @@ class CosineSchedule(SupervisedPlugin):
 
 
 class DivergenceCheck(SupervisedPlugin):
-    """Stops training at the first non-finite loss, or the first non-finite weight after a step.
-    Steps are counted from 1 within each task."""
+    """Stops training after the first non-finite loss or weight, reporting the first step (counted
+    from 1 within each task) where one appeared. A step only updates flags on the device; they are
+    read back every `every` steps, at the end of each epoch and before an in-task checkpoint, so
+    that steps never wait for the device. A diverged run's weights are those of the step it stopped at."""
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every = every
+        self.step = 0
+        # on the device: the first bad step (-1: none yet), its kind (0: loss, 1: weight), its loss and
+        # which parameters were non-finite then
+        self.first_step = self.first_kind = self.first_loss = self.first_weights = None
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.step = 0
+        device = strategy.device
+        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.first_kind = torch.zeros((), dtype=torch.long, device=device)
+        self.first_loss = torch.zeros((), device=device)
+        self.first_weights = torch.zeros(len(list(strategy.model.parameters())), dtype=torch.bool, device=device)
+
+    def _first(self, bad: torch.Tensor, kind: int) -> torch.Tensor:
+        first = bad & (self.first_step < 0)
+        self.first_step = torch.where(first, self.step, self.first_step)
+        self.first_kind = torch.where(first, kind, self.first_kind)
+        return first
 
     def after_backward(self, strategy, **kwargs):
-        loss = strategy.loss.detach()
-        if not torch.isfinite(loss):
-            raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations + 1,
-                           f"non-finite loss {float(loss)}")
+        self.step += 1
+        loss = strategy.loss.detach().float()
+        self.first_loss = torch.where(self._first(~loss.isfinite(), 0), loss, self.first_loss)
 
     def after_update(self, strategy, **kwargs):
-        parameters = dict(strategy.model.named_parameters())
-        if not torch.stack([p.detach().isfinite().all() for p in parameters.values()]).all():
-            name = next(name for name, p in parameters.items() if not p.detach().isfinite().all())
-            raise Diverged(strategy.experience.current_experience, strategy.clock.train_exp_iterations + 1,
-                           f"non-finite weight in {name}")
+        weights = [p.detach() for p in strategy.model.parameters()]
+        bad = ~torch.stack([norm.float() for norm in torch._foreach_norm(weights, float("inf"))]).isfinite()
+        self.first_weights = torch.where(self._first(bad.any(), 1), bad, self.first_weights)
+
+    def after_training_iteration(self, strategy, **kwargs):
+        if self.step % self.every == 0:
+            self.check(strategy)
+
+    def after_training_epoch(self, strategy, **kwargs):
+        self.check(strategy)
+
+    def check(self, strategy) -> None:
+        """Raises Diverged if a step so far had a non-finite loss or weight (reads the flags back)."""
+        step = int(self.first_step)
+        if step < 0:
+            return
+        if int(self.first_kind) == 0:
+            cause = f"non-finite loss {float(self.first_loss)}"
+        else:
+            names = [name for (name, _), bad in zip(strategy.model.named_parameters(), self.first_weights.tolist())
+                     if bad]
+            cause = f"non-finite weight in {names[0]}"
+        raise Diverged(strategy.experience.current_experience, step, cause)
 
 
 class EvalPredictions(SupervisedPlugin):
@@ -262,24 +312,29 @@ class FreezeNormStatistics(SupervisedPlugin):
 
 
 class ProgressBar(SupervisedPlugin):
-    """One tqdm bar per training epoch, showing the running loss."""
+    """One tqdm bar per training epoch, showing the loss of every `loss_every`-th step (reading it
+    back waits for the device); nothing at all when disabled."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, loss_every: int = 10):
         super().__init__()
-        self.enabled = enabled
+        self.enabled, self.loss_every = enabled, loss_every
         self.bar = None
 
     def before_training_epoch(self, strategy, **kwargs):
-        task = strategy.experience.current_experience
-        self.bar = tqdm(total=len(strategy.dataloader), desc=f"task {task} epoch {strategy.clock.train_exp_epochs}",
-                        leave=False, disable=not self.enabled)
+        if self.enabled:
+            task = strategy.experience.current_experience
+            self.bar = tqdm(total=len(strategy.dataloader), desc=f"task {task} epoch {strategy.clock.train_exp_epochs}",
+                            leave=False)
 
     def after_training_iteration(self, strategy, **kwargs):
-        self.bar.update(1)
-        self.bar.set_postfix(loss=f"{float(strategy.loss.detach()):.3f}")
+        if self.enabled:
+            self.bar.update(1)
+            if self.bar.n % self.loss_every == 1:
+                self.bar.set_postfix(loss=f"{float(strategy.loss.detach()):.3f}")
 
     def after_training_epoch(self, strategy, **kwargs):
-        self.bar.close()
+        if self.enabled:
+            self.bar.close()
 
 
 def out_of_memory_message(config: dict, device: str) -> str:
@@ -336,7 +391,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         eval_mb_size=config["eval_batch_size"],
         device=request.device,
         plugins=[
-            DivergenceCheck(),
+            DivergenceCheck(config["divergence_check_every"]),
             ProgressBar(progress),
             predictions,
             *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),

@@ -12,7 +12,7 @@ from clbench.atomic import write_text_atomically
 from clbench.config import resolve_config
 from clbench.errors import UsageError
 from clbench.methods.compose import OPTIMIZER_KEY, is_method
-from clbench.records import config_hash
+from clbench.records import config_hash, identifying
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec
 
@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 
 
 def tuned_name(stream: str, backbone: str, strategy: str, settings: dict, space_keys, mode: str) -> str:
-    identity = {"settings": settings, "space": sorted(space_keys), "mode": mode}
+    identity = {"settings": identifying(settings), "space": sorted(space_keys), "mode": mode}
     return f"{stream}__{backbone}__{strategy}__{config_hash(identity)}.json"
 
 
@@ -55,10 +55,10 @@ class TunedFile:
         for key, value in (("stream", stream), ("backbone", backbone), ("strategy", strategy)):
             if data[key] != value:
                 return f"it was tuned for {key} {data[key]}, this run is {value}"
-        fixed = settings_without(config, [*data["choice"], *ignored])
-        differences = [f"{key}={data['settings'].get(key)!r} there, {fixed.get(key)!r} here"
-                       for key in sorted(set(fixed) | set(data["settings"]))
-                       if fixed.get(key) != data["settings"].get(key)]
+        fixed = identifying(settings_without(config, [*data["choice"], *ignored]))
+        saved = identifying(data["settings"])
+        differences = [f"{key}={saved.get(key)!r} there, {fixed.get(key)!r} here"
+                       for key in sorted(set(fixed) | set(saved)) if fixed.get(key) != saved.get(key)]
         return f"its run settings differ: {'; '.join(differences)}" if differences else None
 
     def reference(self) -> dict:
