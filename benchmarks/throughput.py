@@ -1,18 +1,22 @@
-"""Training images/s through clbench's harness against a plain PyTorch loop over the same model,
-data, optimizer and batch size, measured in the same run.
+"""Training images/s through clbench's harness against a plain PyTorch loop and Avalanche's Naive
+strategy over the same model, data, optimizer and batch size, measured in the same run, on each
+backbone given: a real one where the model's own work hides the harness, and timm's tiny
+test_efficientnet (99k parameters, random weights) where the per-step overhead is most of the time.
 
-    python benchmarks/throughput.py                                 # CPU, EfficientNet-Lite0 at 32 px
-    python benchmarks/throughput.py --device cuda --image-size 224 --per-class 500 --batch-size 128
+    python benchmarks/throughput.py                                 # CPU: Lite0 and the tiny model at 32 px
+    python benchmarks/throughput.py --device cuda --out results/benchmarks/throughput-cuda.json
 
 The harness's time is the first task's training time from its run record (`timing.train_s`); the
-plain loop trains a fresh copy of the same model on the same task's tensors, held on the device. The plain loop runs
-once before the harness to warm up, and once after it for the figure reported.
+plain loop trains a fresh copy of the same model on the same task's tensors, held on the device;
+Avalanche's Naive trains another from the task's data set through its DataLoader, as an Avalanche
+user would. Each is run once to warm up, then timed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,27 +26,35 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.records import add_record_arguments, write_record  # noqa: E402
-from clbench.training.backbones import create_backbone  # noqa: E402
 from clbench.config import resolve_config  # noqa: E402
 from clbench.data.datasets import DataSource  # noqa: E402
-from clbench.training.engine import RunRequest, run_experiment  # noqa: E402
-from clbench.training.model import ImageInput, TaskHeadsModel  # noqa: E402
 from clbench.registry import get_strategy, get_stream  # noqa: E402
 from clbench.streams import load_stream  # noqa: E402
+from clbench.training.backbones import BACKBONES, create_backbone  # noqa: E402
+from clbench.training.engine import RunRequest, run_experiment  # noqa: E402
+from clbench.training.model import ImageInput, TaskHeadsModel  # noqa: E402
+
+TINY = "test_efficientnet"
+
+
+def fresh_model(stream, config: dict, backbone_name: str, device: str):
+    """The run's model for task 0 as the harness builds it, and task 0's data."""
+    torch.manual_seed(0)
+    weights = Path(config["weights"]) if config["weights"] else None
+    backbone, data_config, _ = create_backbone(backbone_name, weights)
+    size = config["image_size"] or data_config["input_size"][-1]
+    task = load_stream(stream, config, DataSource(), size)[0]
+    model = TaskHeadsModel(backbone, [task.num_classes],
+                           ImageInput(size, data_config["mean"], data_config["std"], config["augment"])).to(device)
+    if torch.device(device).type == "cuda" and config["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    return model, task
 
 
 def plain_loop(stream, config: dict, backbone_name: str, device: str) -> float:
     """Seconds for config["epochs"] epochs over task 0: the loop a researcher would write by hand."""
-    torch.manual_seed(0)
-    backbone, data_config, _ = create_backbone(backbone_name)
-    size = config["image_size"] or data_config["input_size"][-1]
-    task = load_stream(stream, config, DataSource(), size)[0]
-    model = TaskHeadsModel(backbone, [task.num_classes],
-                           ImageInput(size, data_config["mean"], data_config["std"], config["augment"]))
-    model = model.to(device)
+    model, task = fresh_model(stream, config, backbone_name, device)
     cuda = torch.device(device).type == "cuda"
-    if cuda and config["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW([*model.backbone.parameters(), *model.heads[0].parameters()], lr=config["lr"][0])
     loss_fn = torch.nn.CrossEntropyLoss()
     images, labels = task.train_x.to(device), task.train_y.to(device)
@@ -61,15 +73,51 @@ def plain_loop(stream, config: dict, backbone_name: str, device: str) -> float:
     return time.perf_counter() - start
 
 
+def avalanche_naive(stream, config: dict, backbone_name: str, device: str) -> float:
+    """Seconds for Avalanche's Naive strategy to train task 0 (its DataLoader, its training loop)."""
+    from avalanche.benchmarks import tensors_benchmark
+    from avalanche.training import Naive
+
+    model, task = fresh_model(stream, config, backbone_name, device)
+    benchmark = tensors_benchmark(train_tensors=[(task.train_x, task.train_y)],
+                                  test_tensors=[(task.test_x, task.test_y)], task_labels=[0])
+    optimizer = torch.optim.AdamW([*model.backbone.parameters(), *model.heads[0].parameters()], lr=config["lr"][0])
+    naive = Naive(model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(),
+                  train_mb_size=config["batch_size"], train_epochs=config["epochs"], device=device, evaluator=None)
+    sync(device)
+    start = time.perf_counter()
+    naive.train(benchmark.train_stream[0], num_workers=0)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def harness(stream, config: dict, backbone_name: str, device: str) -> float:
+    record = run_experiment(RunRequest(stream, get_strategy("adamw"), backbone_name, 0, config, device, DataSource()),
+                            progress=False)
+    return record["timing"]["train_s"][0]
+
+
 def sync(device: str) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
 
+def measure(stream, config: dict, backbone: str, device: str, images: int) -> dict:
+    loops = {"plain": plain_loop, "clbench": harness, "avalanche_naive": avalanche_naive}
+    seconds = {}
+    for name, loop in loops.items():
+        loop(stream, config, backbone, device)  # warm-up
+        seconds[name] = loop(stream, config, backbone, device)
+    row = {"backbone": backbone, **{f"{name}_images_per_s": images / s for name, s in seconds.items()}}
+    row.update({f"{name}_ratio": seconds["plain"] / s for name, s in seconds.items() if name != "plain"})
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stream", default="fashionmnist_mnist")
-    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--backbones", default=f"efficientnet_lite0,{TINY}",
+                        help="comma-separated; one outside the offline ones gets random weights")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--per-class", type=int, default=50, help="training images per class of task 0")
@@ -80,23 +128,28 @@ def main() -> None:
     torch.set_flush_denormal(True)
     warnings.simplefilter("ignore")  # Avalanche warns that no loggers are set
 
-    stream, strategy = get_stream(args.stream), get_strategy("adamw")
-    config = resolve_config(stream, strategy, [f"image_size={args.image_size}", f"train_per_class={args.per_class}",
-                                               "test_per_class=10", f"batch_size={args.batch_size}",
-                                               f"epochs={args.epochs}"], backbone=args.backbone)
-    plain_loop(stream, config, args.backbone, args.device)  # warm-up
-    record = run_experiment(RunRequest(stream, strategy, args.backbone, 0, config, args.device, DataSource()),
-                            progress=False)
-    harness_s = record["timing"]["train_s"][0]
-    plain_s = plain_loop(stream, config, args.backbone, args.device)
+    stream = get_stream(args.stream)
     images = args.epochs * args.per_class * 10
-    result = dict(images=images, batch_size=args.batch_size, image_size=args.image_size, device=args.device,
-                  plain_images_per_s=images / plain_s, clbench_images_per_s=images / harness_s,
-                  ratio=plain_s / harness_s)
-    print("| loop | images/s | ratio |\n|---|---|---|")
-    print(f"| plain PyTorch | {result['plain_images_per_s']:.1f} | 1.000 |")
-    print(f"| clbench (Avalanche template, plugins) | {result['clbench_images_per_s']:.1f} | {result['ratio']:.3f} |")
-    write_record(args.out, args.device, result=result)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for backbone in args.backbones.split(","):
+            settings = [f"image_size={args.image_size}", f"train_per_class={args.per_class}", "test_per_class=10",
+                        f"batch_size={args.batch_size}", f"epochs={args.epochs}", "val_fraction=0"]
+            if backbone not in BACKBONES:  # no hub here: the same random weights for all three loops
+                weights = Path(folder) / f"{backbone}.pt"
+                torch.manual_seed(0)
+                torch.save(create_backbone(backbone, pretrained=False)[0].state_dict(), weights)
+                settings.append(f"weights={weights}")
+            config = resolve_config(stream, get_strategy("adamw"), settings, backbone=backbone)
+            rows.append(measure(stream, config, backbone, args.device, images))
+    print("| backbone | plain PyTorch images/s | clbench images/s | x plain | Avalanche Naive images/s | x plain |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['backbone']} | {row['plain_images_per_s']:.1f} | {row['clbench_images_per_s']:.1f} | "
+              f"{row['clbench_ratio']:.3f} | {row['avalanche_naive_images_per_s']:.1f} | "
+              f"{row['avalanche_naive_ratio']:.3f} |")
+    write_record(args.out, args.device, images=images, batch_size=args.batch_size, image_size=args.image_size,
+                 rows=rows)
 
 
 if __name__ == "__main__":

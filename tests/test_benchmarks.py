@@ -72,3 +72,15 @@ def test_the_density_benchmark_selects_more_lines_at_higher_density(tmp_path):
 def test_bad_arguments_get_a_one_line_error(args, message):
     result = run_benchmark(*args)
     assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_throughput_benchmark_times_clbench_and_avalanche_against_the_plain_loop_of_the_same_run(tmp_path):
+    out = tmp_path / "record.json"
+    result = run_benchmark("throughput.py", "--backbones", "test_efficientnet", "--per-class", "4", "--epochs", "1",
+                           "--batch-size", "8", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["backbone"] == "test_efficientnet"
+    for loop in ("clbench", "avalanche_naive"):
+        assert row[f"{loop}_ratio"] == pytest.approx(row[f"{loop}_images_per_s"] / row["plain_images_per_s"])
+    assert "| test_efficientnet |" in result.stdout
