@@ -232,37 +232,39 @@ class DivergenceCheck(SupervisedPlugin):
     def __init__(self, every: int):
         super().__init__()
         self.every = every
-        self.step = 0
         # on the device: the first bad step (-1: none yet), its kind (0: loss, 1: weight), its loss and
         # which parameters were non-finite then
         self.first_step = self.first_kind = self.first_loss = self.first_weights = None
 
     def before_training_exp(self, strategy, **kwargs):
-        self.step = 0
         device = strategy.device
         self.first_step = torch.full((), -1, dtype=torch.long, device=device)
         self.first_kind = torch.zeros((), dtype=torch.long, device=device)
         self.first_loss = torch.zeros((), device=device)
         self.first_weights = torch.zeros(len(list(strategy.model.parameters())), dtype=torch.bool, device=device)
 
-    def _first(self, bad: torch.Tensor, kind: int) -> torch.Tensor:
+    @staticmethod
+    def _step(strategy) -> int:
+        """The step under way, from 1 within the task (the clock counts finished ones, and is restored on resume)."""
+        return strategy.clock.train_exp_iterations + 1
+
+    def _first(self, bad: torch.Tensor, kind: int, step: int) -> torch.Tensor:
         first = bad & (self.first_step < 0)
-        self.first_step = torch.where(first, self.step, self.first_step)
+        self.first_step = torch.where(first, step, self.first_step)
         self.first_kind = torch.where(first, kind, self.first_kind)
         return first
 
     def after_backward(self, strategy, **kwargs):
-        self.step += 1
         loss = strategy.loss.detach().float()
-        self.first_loss = torch.where(self._first(~loss.isfinite(), 0), loss, self.first_loss)
+        self.first_loss = torch.where(self._first(~loss.isfinite(), 0, self._step(strategy)), loss, self.first_loss)
 
     def after_update(self, strategy, **kwargs):
         weights = [p.detach() for p in strategy.model.parameters()]
         bad = ~torch.stack([norm.float() for norm in torch._foreach_norm(weights, float("inf"))]).isfinite()
-        self.first_weights = torch.where(self._first(bad.any(), 1), bad, self.first_weights)
+        self.first_weights = torch.where(self._first(bad.any(), 1, self._step(strategy)), bad, self.first_weights)
 
     def after_training_iteration(self, strategy, **kwargs):
-        if self.step % self.every == 0:
+        if self._step(strategy) % self.every == 0:
             self.check(strategy)
 
     def after_training_epoch(self, strategy, **kwargs):
