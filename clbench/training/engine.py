@@ -83,8 +83,8 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         heads = model.heads if self._clbench_strategy.joint else model.heads[task]
         head_lr = self._clbench_config["head_lr"]
         if head_lr:
-            heads, head_optimizer = nn.ModuleList(), torch.optim.AdamW(heads.parameters(), lr=head_lr,
-                                                                        weight_decay=0.0)
+            head_optimizer = torch.optim.AdamW(heads.parameters(), lr=head_lr, weight_decay=0.0)
+            heads = nn.ModuleList()  # the strategy's optimizer gets no head
             if not any(p.requires_grad for p in model.backbone.parameters()):
                 return head_optimizer  # a frozen backbone: nothing for the strategy to move
         with settings_errors_are_usage_errors(self._clbench_strategy):
