@@ -1,8 +1,8 @@
 """Writes controls.toml, the sweep file of the controls campaign's step 2 (issue 29), with each
 cell's head lr as step 1 chose it (heads.toml's tuned files): AdamW, NanoAdam and random_mask on
 every cell (3 streams x 2 backbones with the statistics updated, and frozen statistics on Lite0
-for the two streams that shift between data sets); large_mask and LoRA beside them on the default
-stream. Run it from the repository root after step 1 (controls.sh does).
+for the two streams that shift between data sets); large_mask, LoRA and AdamW with weight decay
+0.01 beside them on the default stream. Run it from the repository root after step 1 (controls.sh does).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ BACKBONES = ("efficientnet_lite0", "efficientnet_lite2")
 EVERY_CELL = ["adamw", "nanoadam", "random_mask"]
 DEFAULT_STREAM_ALSO = ["large_mask", "lora"]
 FROZEN_STATISTICS = ("fashionmnist_mnist", "fashionmnist_mnist_digits")  # on Lite0
+WEIGHT_DECAY = 0.01  # AdamW's curve with decay beside its curve without, on the default stream
 MASKED = ("nanoadam", "random_mask", "large_mask")
 
 HEADER = """# Issue 29, step 2 of the controls campaign: written by make_controls.py from step 1's choices
@@ -47,12 +48,13 @@ def head_lrs() -> dict[tuple[str, str], float]:
     return {(run.stream, run.backbone): run.config["lr"][0] for run in runs}
 
 
-def grid(stream: str, backbone: str, strategies: list[str], head_lr: float, frozen: bool) -> str:
+def grid(stream: str, backbone: str, strategies: list[str], head_lr: float, frozen: bool, extra: str = "") -> str:
     data, interval = STREAMS[stream]
-    what = "frozen statistics" if frozen else "statistics updated"
+    what = ("frozen statistics" if frozen else "statistics updated") + (f", {extra}" if extra else "")
+    settings = f"{data}, head_lr = {head_lr!r}" + (", freeze_norm_stats = true" if frozen else "")
     lines = ["", f"[[grid]]  # {stream}, {backbone}, {what}", f'stream = "{stream}"', f'backbone = "{backbone}"',
              "strategy = [" + ", ".join(f'"{name}"' for name in strategies) + "]",
-             f"set = {{ {data}, head_lr = {head_lr!r}{', freeze_norm_stats = true' if frozen else ''} }}"]
+             f"set = {{ {settings}{', ' + extra if extra else ''} }}"]
     lines += [f"strategies.{name} = {{ mask_interval = {interval} }}" for name in strategies if name in MASKED]
     return "\n".join(lines) + "\n"
 
@@ -69,6 +71,9 @@ def main() -> int:
         for backbone in BACKBONES:
             strategies = EVERY_CELL + (DEFAULT_STREAM_ALSO if stream == "fashionmnist_mnist" else [])
             text += grid(stream, backbone, strategies, chosen[stream, backbone], frozen=False)
+            if stream == "fashionmnist_mnist":
+                text += grid(stream, backbone, ["adamw"], chosen[stream, backbone], frozen=False,
+                             extra=f"weight_decay = {WEIGHT_DECAY}")
     for stream in FROZEN_STATISTICS:
         text += grid(stream, BACKBONES[0], EVERY_CELL, chosen[stream, BACKBONES[0]], frozen=True)
     OUT.write_text(text)
