@@ -81,3 +81,13 @@ def test_holm_multiplies_the_ith_smallest_by_m_minus_i_plus_1_and_keeps_the_orde
     # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([0.6, 0.9]) == [1.0, 1.0] and holm([0.2]) == [0.2] and holm([]) == []
+
+
+def test_the_sign_flip_permutation_p_value_counts_the_flips_as_extreme_as_the_data():
+    from clbench.reporting.stats import sign_flip_p
+
+    assert sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)  # only all + and all - reach |mean| 2
+    assert sign_flip_p([1.0, -2.0, 3.0]) == pytest.approx(6 / 8)  # sums +-6, +-4, +-2 of 8 reach |2|
+    assert sign_flip_p([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2 / 32)  # 5 seeds: never below 0.0625
+    comparison = paired_comparison({0: 3.0, 1: 5.0, 2: 9.0}, {0: 1.0, 1: 2.0, 2: 3.0})
+    assert comparison.p_permutation == pytest.approx(0.25) and comparison.p_value < comparison.p_permutation

@@ -218,7 +218,7 @@ def comparison_data(comparison: PairedComparison | None) -> dict | None:
     return None if comparison is None else {
         "difference": comparison.difference.mean, "low": comparison.difference.low,
         "high": comparison.difference.high, "p_value": comparison.p_value, "p_holm": comparison.p_holm,
-        "seeds": list(comparison.seeds)}
+        "p_permutation": comparison.p_permutation, "seeds": list(comparison.seeds)}
 
 
 def _json(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity],
@@ -254,7 +254,7 @@ def _csv(tables: list[Table], notes: list[str]) -> str:
                 flat[f"{column.key}_best"] = column.key in row.best
             for key in COMPARED:
                 comparison = data.get(f"{key}_vs_baseline") or {}
-                for part in ("difference", "low", "high", "p_value", "p_holm"):
+                for part in ("difference", "low", "high", "p_value", "p_holm", "p_permutation"):
                     flat[f"{key}_vs_baseline_{part}"] = comparison.get(part)
             flat_rows.append(flat)
     buffer = io.StringIO()
