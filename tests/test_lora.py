@@ -1,7 +1,9 @@
 """The lora strategy: peft adapters on the linear and ungrouped conv layers, as many parameters as
 NanoAdam updates, merged into the weights after each task with a change of low rank."""
 
+import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +15,9 @@ from clbench.registry import get_stream, strategies
 from clbench.training.backbones import create_backbone
 from clbench.training.engine import RunRequest, run_experiment
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.lora_parameters import nanoadam_selected  # noqa: E402
+
 
 def inject(backbone, **settings):
     config = {**strategies()["lora"].defaults, **settings}
@@ -20,16 +25,6 @@ def inject(backbone, **settings):
     template = types.SimpleNamespace(model=types.SimpleNamespace(backbone=backbone), checkpoints_in_task=False)
     plugin.after_train_dataset_adaptation(template)
     return plugin, template
-
-
-def nanoadam_selected(backbone) -> int:
-    config = {**strategies()["nanoadam"].defaults, "task_steps": 1, "task": 0, "run_seed": 0}
-    optimizer = strategies()["nanoadam"].make_optimizer(backbone, torch.nn.Identity(), 1e-3, config)
-    for p in backbone.parameters():
-        p.grad = torch.ones_like(p)
-    optimizer.step()
-    masked = [p for group in optimizer.param_groups if group["masked"] for p in group["params"]]
-    return sum(optimizer.mask_index(p).numel() for p in masked)
 
 
 def test_on_lite0_the_adapters_hold_as_many_parameters_as_nanoadam_updates_and_skip_the_depthwise_convs():
