@@ -15,11 +15,11 @@ import re
 
 from avalanche.training.plugins import SupervisedPlugin
 from torch import nn
-from torch.optim import AdamW
 
 from clbench.errors import UsageError
 from clbench.quiet import import_quietly
-from clbench.strategy import Strategy, trainable_parameters
+from clbench.strategy import Strategy
+from clbench_strategies.adamw import make_optimizer  # AdamW on what trains: the adapters and the head
 
 
 def adapted_layers(backbone: nn.Module) -> dict[str, nn.Module]:
@@ -73,11 +73,6 @@ class LoraAdapters(SupervisedPlugin):
         self.tuner = None
         for name, p in strategy.model.backbone.named_parameters():
             p.requires_grad_(self.trainable[name])
-
-
-def make_optimizer(backbone, head, lr, config):
-    return AdamW(trainable_parameters(backbone, head), lr=lr, betas=(config["beta1"], config["beta2"]),
-                 weight_decay=config["weight_decay"])
 
 
 def check_settings(model, config):
