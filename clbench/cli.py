@@ -197,9 +197,9 @@ def _interrupt(signum, frame):
 
 
 def _run(args) -> int:
-    from clbench.quiet import silenced
+    from clbench.quiet import importing_avalanche
 
-    with silenced():  # Avalanche's imports warn about optional solvers and internals users cannot act on
+    with importing_avalanche():
         from clbench.training.engine import RunRequest, run_experiment
     from clbench.training.backbones import check_backbone_name
     from clbench.training.checkpoints import Checkpointing, checkpoint_path
@@ -435,10 +435,10 @@ def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
 def _inspect(args) -> int:
     from clbench.training.backbones import check_backbone_name
     from clbench.data.datasets import DataSource
-    from clbench.quiet import silenced
+    from clbench.quiet import importing_avalanche, silenced
     from clbench.registry import get_stream, use_plugins
 
-    with silenced():  # Avalanche, timm and their imports warn about internals users cannot act on
+    with importing_avalanche():
         from clbench.diagnostics.inspection import InspectRequest, format_summary, run_inspection
 
     use_plugins(args.plugins)

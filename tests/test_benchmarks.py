@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.startup import import_seconds  # noqa: E402
 
 
 def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -84,3 +86,23 @@ def test_the_throughput_benchmark_times_clbench_and_avalanche_against_the_plain_
     for loop in ("clbench", "avalanche_naive"):
         assert row[f"{loop}_ratio"] == pytest.approx(row[f"{loop}_images_per_s"] / row["plain_images_per_s"])
     assert "| test_efficientnet |" in result.stdout
+
+
+def test_startup_time_goes_to_the_package_whose_import_brought_it_in():
+    log = "\n".join([  # -X importtime's form: a module's own and cumulative microseconds, children first
+        "import time: self [us] | cumulative | imported package",
+        "import time:    300000 |     300000 |     jax",
+        "import time:    100000 |     400000 |   avalanche",
+        "import time:     20000 |      20000 |     clbench.records",
+        "import time:     10000 |     430000 | clbench.cli",
+        "import time:   1000000 |    1000000 | torch",
+    ])
+    assert import_seconds(log) == pytest.approx({"avalanche": 0.4, "clbench": 0.03, "torch": 1.0})
+
+
+def test_the_startup_benchmark_stops_at_the_first_training_step(tmp_path):
+    rows, table = recorded("startup.py", tmp_path, "--repeats", "1")
+    (row,) = rows
+    assert row["clbench"] == "installed" and row["avalanche_s"] > 0
+    assert 0 < row["not_imports_s"] < row["total_s"]
+    assert "| installed |" in table

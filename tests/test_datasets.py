@@ -46,8 +46,23 @@ def test_every_source_gives_identical_data(isolated, monkeypatch):
     write_fashion_mnist(isolated / "root", gz=False)
     use_checksums(monkeypatch, checksums)
     a = load_fashion_mnist(DataSource(None, download=False))
+    monkeypatch.setenv("CLBENCH_CACHE", str(isolated / "another-cache"))  # or b would read a's cached copy
     b = load_fashion_mnist(DataSource(isolated / "root", download=False))
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
+
+
+def test_later_runs_read_the_cached_copy_as_torchvision_reads_it(isolated, monkeypatch):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    use_checksums(monkeypatch, write_fashion_mnist(isolated / "debian", gz=True))
+    load_fashion_mnist(DataSource(None, download=False))
+    for archive in (isolated / "debian").iterdir():
+        archive.unlink()  # the source is gone: only the cache's copy can be read now
+    splits = load_fashion_mnist(DataSource(None, download=False))
+    raw = isolated / "cache" / "data" / "FashionMNIST" / "raw"
+    assert torch.equal(splits.train_x, read_image_file(str(raw / FASHION_NAMES[("train", "images")])))
+    assert torch.equal(splits.test_y, read_label_file(str(raw / FASHION_NAMES[("test", "labels")])))
+    assert splits.test_y.dtype == torch.int64
 
 
 def test_checksum_mismatch_names_the_file(isolated, monkeypatch):
