@@ -39,6 +39,9 @@ RUN_DEFAULTS = {
     # Steps between reads of the device-side divergence flags (also read at each epoch's end): a
     # step never waits for the device, and a diverged run still names its first non-finite step.
     "divergence_check_every": 20,
+    # torch.compile the backbone (nn.Module.compile: parameter names and checkpoints stay as they are);
+    # each new input shape and train/eval mode compiles once, which the first steps pay for
+    "compile": False,
 }
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -79,10 +79,14 @@ def test_bad_arguments_get_a_one_line_error(args, message):
 def test_the_throughput_benchmark_times_clbench_and_avalanche_against_the_plain_loop_of_the_same_run(tmp_path):
     out = tmp_path / "record.json"
     result = run_benchmark("throughput.py", "--backbones", "test_efficientnet", "--per-class", "4", "--epochs", "1",
-                           "--batch-size", "8", "--out", str(out))
+                           "--batch-size", "8", "--repeats", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    (row,) = json.loads(out.read_text())["rows"]
+    record = json.loads(out.read_text())
+    (row,) = record["rows"]
     assert row["backbone"] == "test_efficientnet"
+    for loop in ("plain", "clbench", "avalanche_naive"):
+        assert len(row[f"{loop}_passes_s"]) == 3
+        assert row[f"{loop}_images_per_s"] == pytest.approx(record["images"] / sorted(row[f"{loop}_passes_s"])[1])
     for loop in ("clbench", "avalanche_naive"):
         assert row[f"{loop}_ratio"] == pytest.approx(row[f"{loop}_images_per_s"] / row["plain_images_per_s"])
     assert "| test_efficientnet |" in result.stdout

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from clbench.errors import UsageError
 from clbench.records import is_completed
 from clbench.registry import get_stream
 from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
-from clbench.sweeps.executors import Job, execute
+from clbench.sweeps import executors
+from clbench.sweeps.executors import Job, Outcome, Placement, execute
 from clbench.sweeps.spec import load_sweep
 from clbench.tuning.tune import TuneRequest, sweep_requests
 from test_cli import CLBENCH, assert_one_line_error, clbench
@@ -291,6 +293,24 @@ def test_local_workers_share_the_gpus(tmp_path):
     found = records(results).values()
     assert len(found) == 3 and all(r["status"] == "completed" and r["env"]["device"] == "cuda" for r in found)
     assert all(r["env"]["gpu"] == torch.cuda.get_device_name() for r in found)
+
+
+def test_more_local_workers_than_gpus_run_several_runs_on_each_gpu(tmp_path, monkeypatch):
+    four_at_once = threading.Barrier(4, timeout=30)  # broken, and the runs fail, unless 4 run at once
+    gpus_seen = []
+
+    def fake_execute(job, env, forked=False):
+        gpus_seen.append(env["CUDA_VISIBLE_DEVICES"])
+        four_at_once.wait()
+        return Outcome("completed", None, 0.0)
+
+    monkeypatch.setattr(executors, "_local_gpu_count", lambda device: 2)
+    monkeypatch.setattr(executors, "execute", fake_execute)
+    jobs = [Job(("--seed", str(i)), tmp_path / f"{i}.json", tmp_path / f"{i}.log") for i in range(8)]
+    done = []
+    executors.run_local(jobs, lambda job, outcome: done.append(outcome.status), Placement(workers=4, device="cuda"))
+    assert done == ["completed"] * 8
+    assert sorted(gpus_seen[:4]) == ["0", "0", "1", "1"] and set(gpus_seen) == {"0", "1"}
 
 
 def test_a_sweep_killed_midway_finishes_only_the_missing_runs(tmp_path):

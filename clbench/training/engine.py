@@ -378,6 +378,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     with settings_errors_are_usage_errors(request.strategy):
         request.strategy.prepare_model(model, config)
         strategy_plugins = request.strategy.make_plugins(config)
+    if config["compile"]:
+        model.backbone.compile()
     # after prepare_model, so that a change of dtype is not counted as drift
     pretrained = {name: p.detach().to("cpu", copy=True) for name, p in model.backbone.named_parameters()}
     predictions = EvalPredictions()
