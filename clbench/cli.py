@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="records of lr grids: lr sensitivity and plasticity-forgetting figures (default: the "
                            "folder tuning beside --results, when it exists)")
 
-    analyze = commands.add_parser("analyze", help="a sweep's NanoAdam-minus-AdamW contrasts per cell, pooled")
+    analyze = commands.add_parser("analyze", help="a sweep's contrasts (treated - control) per cell, pooled")
     analyze.add_argument("file", type=Path, help="the sweep file (.toml) whose records are analysed")
     analyze.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of the sweep's records")
     analyze.add_argument("--trials", type=Path, default=Path("results/tuning"),
@@ -379,17 +379,25 @@ def _plot(args) -> int:
 
 
 def _analyze(args) -> int:
-    from clbench.records import completed_record
-    from clbench.reporting.campaign import analyze
+    from clbench.records import completed_record, load_records
+    from clbench.reporting.campaign import analyze, sweep_trials
     from clbench.reporting.campaign_format import as_json, markdown
-    from clbench.sweeps.spec import load_sweep
+    from clbench.sweeps.spec import load_contrasts, load_sweep
 
-    runs = load_sweep(args.file, args.results)
+    planned = load_sweep(args.file, args.results, resolve_tuned=False)
+    contrasts = _contrasts(args.file, load_contrasts(args.file), planned)
+    try:
+        runs = load_sweep(args.file, args.results)
+    except UsageError:  # not tuned yet: the tuning curves alone
+        runs = []
     records = [record for run in runs if (record := completed_record(run.record)) is not None]
-    if not records:
-        raise UsageError(f"no completed records of {args.file} in {args.results}; run clbench sweep {args.file} first, "
-                         "or pass --results DIR")
-    analysis = analyze(records, len(runs), args.trials)
+    trials = sweep_trials(load_records(args.trials)[0] if args.trials.is_dir() else [],
+                          [_planned_record(run) for run in planned])
+    if not records and not trials:
+        raise UsageError(f"no completed records or tuning trials of {args.file} in {args.results} or {args.trials}; "
+                         f"run clbench tune --sweep {args.file} or clbench sweep {args.file} first, or pass "
+                         "--results DIR and --trials DIR")
+    analysis = analyze(records, len(planned), trials, contrasts, _strategy_defaults)
     _write_output(as_json(analysis) if args.format == "json" else markdown(analysis, f"Analysis of {args.file}"),
                   args.out)
     if args.figures:
@@ -398,6 +406,42 @@ def _analyze(args) -> int:
         for path in plot_analysis(analysis, args.figures, args.file.stem):
             print(path, file=sys.stderr if args.out is None else sys.stdout)
     return 0
+
+
+def _contrasts(file: Path, texts: list[str] | None, planned) -> list:
+    """The sweep file's contrasts (else the default ones), each side a strategy the sweep runs."""
+    from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast
+    from clbench.records import strategy_label
+
+    labels = {strategy_label(_planned_record(run)) for run in planned}
+    contrasts = []
+    for text in texts or DEFAULT_CONTRASTS:
+        try:
+            contrast = parse_contrast(text)
+        except UsageError as exc:
+            raise UsageError(f"{file}: {exc}") from None
+        missing = [side.label for side in (contrast.treated, contrast.control) if side.label not in labels]
+        if texts and missing:
+            raise UsageError(f"{file}: contrast {text!r} names {missing[0]!r}, which no run of the sweep trains; "
+                             f"name one of {', '.join(sorted(labels))}")
+        contrasts.append(contrast)
+    return contrasts
+
+
+def _planned_record(run) -> dict:
+    """What a record of the planned run will say of its stream, strategy, backbone and settings."""
+    return {"stream": run.stream, "strategy": run.strategy, "backbone": run.backbone,
+            "optimizer": run.config.get("optimizer"), "config": run.config}
+
+
+def _strategy_defaults(label: str) -> dict | None:
+    """A strategy's default settings, a method's merged over its optimizer's; None if not registered."""
+    from clbench.registry import get_strategy
+
+    try:
+        return {key: value for name in reversed(label.split(" + ")) for key, value in get_strategy(name).defaults.items()}
+    except UsageError:
+        return None
 
 
 def _curve_groups(args, stream: str | None):

@@ -1,5 +1,6 @@
-"""clbench analyze: a sweep's contrasts per cell, their Holm family, matched plasticity on the
-tuning curves, and the random-effects pooling over cells, on records whose effects are known."""
+"""clbench analyze: a sweep's contrasts per cell, their Holm family, matched comparisons on the
+seed-mean tuning curves with their bootstrap, and the random-effects pooling over cells, on records
+whose effects are known."""
 
 import json
 import math
@@ -7,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from clbench.reporting.campaign import CONTRASTS, analyze
+from clbench.errors import UsageError
+
+from clbench.reporting.campaign import analyze, sweep_trials
 from clbench.reporting.campaign_format import as_json, markdown
+from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast, side_records
+from clbench.reporting.matched import MEASURES, matched_difference
+from clbench.reporting.curves import Point
 from clbench.sweeps.spec import load_sweep
 from test_cli import assert_one_line_error, clbench
 
@@ -38,7 +44,8 @@ def write_records(tmp_path, effect: dict[str, float], jitter: float = 0.2, seeds
         nano = run.strategy == "nanoadam" or run.config.get("optimizer") == "nanoadam"
         forgetting = 20 + NOISE[run.seed] + (effect[run.stream] + jitter * (run.seed % 2) if nano else 0)
         tasks = 2 if run.stream == "fashionmnist_mnist" else 5
-        record = {"stream": run.stream, "strategy": run.strategy, "backbone": run.backbone, "seed": run.seed,
+        record = {"stream": run.stream, "strategy": run.strategy, "optimizer": run.config.get("optimizer"),
+                  "backbone": run.backbone, "seed": run.seed,
                   "status": "completed", "config": run.config, "effective": {"device": "cpu"},
                   "metrics": {"forgetting": forgetting, "acc": 80 - forgetting / 2, "plasticity": 85.0},
                   "accuracy_matrix": [[85.0] * tasks] * tasks, "timing": {"wall_s": 90.0}}
@@ -51,9 +58,16 @@ def records_of(runs):
     return [json.loads(run.record.read_text()) for run in runs if run.record.exists()]
 
 
+CONTRASTS = [parse_contrast(text) for text in DEFAULT_CONTRASTS]
+
+
+def analyzed(records, planned, trials=()):
+    return analyze(records, planned, list(trials), CONTRASTS)
+
+
 def test_each_cell_holds_the_paired_difference_and_the_pool_their_average(tmp_path):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0})
-    result = analyze(records_of(runs), len(runs), tmp_path)
+    result = analyzed(records_of(runs), len(runs))
     assert {(c.contrast.name, c.cell.stream) for c in result.cells} == {
         (contrast.name, stream) for contrast in CONTRASTS[:2]
         for stream in ("fashionmnist_mnist", "split_fashionmnist")}
@@ -64,15 +78,15 @@ def test_each_cell_holds_the_paired_difference_and_the_pool_their_average(tmp_pa
         assert acc.difference.mean == pytest.approx(-(expected + 0.1) / 2)
         assert forgetting.difference.high < 0 < acc.difference.low and forgetting.p_holm >= forgetting.p_value
     pooled = {(p.contrast.name, p.metric): p for p in result.pooled}
-    nano = pooled["NanoAdam - AdamW", "forgetting"]
+    nano = pooled["nanoadam - adamw", "forgetting"]
     assert nano.estimate.n == 2 and nano.estimate.mean == pytest.approx(-4.9, abs=0.01)
     assert nano.estimate.low < -6 and nano.estimate.high > -4 and nano.tau2 > 0  # two cells that truly differ
-    assert ("NanoAdam, biases masked - AdamW", "forgetting") not in pooled  # no such runs
+    assert ("nanoadam mask_biases=true - adamw", "forgetting") not in pooled  # no such runs
 
 
 def test_the_holm_family_is_every_cell_of_a_metric(tmp_path):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0})
-    result = analyze(records_of(runs), len(runs), tmp_path)
+    result = analyzed(records_of(runs), len(runs))
     raw = sorted(c.comparisons["forgetting"].p_value for c in result.cells)
     corrected = sorted(c.comparisons["forgetting"].p_holm for c in result.cells)
     assert len(raw) == 4 and corrected[0] == pytest.approx(min(1.0, 4 * raw[0]))
@@ -80,42 +94,96 @@ def test_the_holm_family_is_every_cell_of_a_metric(tmp_path):
 
 def test_equal_cells_pool_to_their_common_effect_with_no_between_cell_variance(tmp_path):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -5.0, "split_fashionmnist": -5.0})
-    nano = next(p for p in analyze(records_of(runs), len(runs), tmp_path).pooled
-                if p.contrast.name == "NanoAdam - AdamW" and p.metric == "forgetting")
+    nano = next(p for p in analyzed(records_of(runs), len(runs)).pooled
+                if p.contrast.name == "nanoadam - adamw" and p.metric == "forgetting")
     assert nano.tau2 == 0 and nano.estimate.mean == pytest.approx(-4.9) and nano.estimate.high < 0
 
 
-def test_forgetting_at_matched_plasticity_reads_the_tuning_curves(tmp_path):
-    """NanoAdam's curve reaches 80% plasticity at forgetting 20, AdamW's crosses 80% at 30: -10."""
+CURVES = {"nanoadam": [(1e-3, 60, 10), (1e-2, 80, 20)], "adamw": [(1e-4, 70, 20), (1e-3, 90, 40)]}
+OFFSETS = {100: -1.0, 101: 0.0, 102: 1.0}  # NanoAdam's forgetting per tuning seed, added to CURVES'
+
+
+def curves_of(points, offset=0.0):
+    return [Point(lr, plasticity, forgetting + offset, 0.0, None, 50.0 - forgetting - offset, plasticity)
+            for lr, plasticity, forgetting in points]
+
+
+def test_matched_forgetting_is_read_off_the_seed_mean_curves_with_a_bootstrap_over_seeds():
+    """NanoAdam's seed-mean curve reaches 80% plasticity at forgetting 20, AdamW's crosses 80% at 30:
+    -10; a draw of seeds moves NanoAdam's mean offset within [-1, 1], so every draw is below 0."""
+    treated = {seed: curves_of(CURVES["nanoadam"], offset) for seed, offset in OFFSETS.items()}
+    control = {seed: curves_of(CURVES["adamw"]) for seed in OFFSETS}
+    forgetting = matched_difference(treated, control, MEASURES[0])
+    assert forgetting.level == 80 and forgetting.treated == pytest.approx(20) and forgetting.control == pytest.approx(30)
+    assert forgetting.difference == pytest.approx(-10) and forgetting.seeds == (100, 101, 102)
+    assert -11 <= forgetting.low < -10 < forgetting.high <= -9
+    assert forgetting.p_value == pytest.approx(2 / 27)  # no draw of the 27 at or above 0: the floor
+    # old-task accuracy at matched new-task accuracy (here new = plasticity, old = 50 - forgetting)
+    old = matched_difference(treated, control, MEASURES[1])
+    assert old.level == 80 and old.difference == pytest.approx(10)
+    # one seed: the estimate without an interval; no seed in common: nothing
+    single = matched_difference({100: treated[100]}, {100: control[100]}, MEASURES[0])
+    assert single.difference == pytest.approx(-11) and single.low is None and single.p_value is None
+    assert matched_difference({100: treated[100]}, {101: control[101]}, MEASURES[0]) is None
+    # a curve that starts above the level both reach has no value there
+    assert matched_difference({100: curves_of([(1e-3, 95, 10), (1e-2, 99, 20)])}, {100: control[100]},
+                              MEASURES[0]) is None
+
+
+def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_path):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0})
-    trials = tmp_path / "tuning"
-    trials.mkdir()
-    curves = {"nanoadam": [(1e-3, 60, 10), (1e-2, 80, 20)], "adamw": [(1e-4, 70, 20), (1e-3, 90, 40)]}
-    for strategy, points in curves.items():
-        names = []
-        for lr, plasticity, forgetting in points:
-            names.append(f"{strategy}{lr}.json")
-            (trials / names[-1]).write_text(json.dumps({"status": "completed", "config": {"lr": [lr, lr]},
-                                                        "metrics": {"plasticity": plasticity, "forgetting": forgetting,
-                                                                    "acc": 0}, "timing": {"wall_s": 45.0}}))
-        (tmp_path / f"{strategy}.tuned.json").write_text(json.dumps({"trials": [{"records": names}]}))
+    trials = []
+    for run in runs:
+        if run.seed != 0 or run.strategy not in CURVES:
+            continue
+        for seed, offset in OFFSETS.items():
+            for lr, plasticity, forgetting in CURVES[run.strategy]:
+                extra = offset if run.strategy == "nanoadam" else 0.0
+                trials.append({"stream": run.stream, "strategy": run.strategy, "backbone": run.backbone,
+                               "optimizer": None, "seed": seed, "status": "completed",
+                               "config": {**run.config, "lr": [lr] * len(run.config["lr"])},
+                               "metrics": {"plasticity": plasticity, "forgetting": forgetting + extra, "acc": 0},
+                               "accuracy_matrix": [[0.0, 50.0 - forgetting - extra, plasticity]],
+                               "timing": {"wall_s": 45.0}})
+    other = {**trials[0], "config": {**trials[0]["config"], "epochs": 7}}  # another sweep's trial
+    planned = [{"stream": r.stream, "strategy": r.strategy, "backbone": r.backbone, "optimizer": r.config.get("optimizer"),
+                "config": r.config} for r in runs]
+    assert sweep_trials([*trials, other], planned) == trials
     records = records_of(runs)
-    for record in records:
-        if record["strategy"] in curves and record["stream"] == "fashionmnist_mnist":
-            record["tuned"] = {"file": str(tmp_path / f"{record['strategy']}.tuned.json")}
-    result = analyze(records, len(runs), trials)
-    cell = next(c for c in result.cells
-                if c.contrast.name == "NanoAdam - AdamW" and c.cell.stream == "fashionmnist_mnist")
-    assert cell.matched.level == 80 and cell.matched.treated == 20 and cell.matched.control == pytest.approx(30)
-    assert cell.matched.difference == pytest.approx(-10)
-    # the cost: each trial once, however many seeds its tuning chose the settings of
-    assert result.trials == 4 and result.trial_hours == pytest.approx(4 * 45 / 3600)
+    result = analyzed(records, len(runs), trials)
+    cells = [c for c in result.cells if c.contrast.name == "nanoadam - adamw"]
+    assert len(cells) == 2
+    for cell in cells:
+        assert cell.matched["forgetting"].difference == pytest.approx(-10)
+        assert cell.matched["forgetting"].p_holm == pytest.approx(min(1, 2 * 2 / 27))  # a family of two cells
+    assert result.trials == len(trials) == 24 and result.trial_hours == pytest.approx(24 * 45 / 3600)
     assert result.run_hours == pytest.approx(len(records) * 90 / 3600)
+    pooled = {(p.contrast.name, p.metric): p for p in result.pooled}
+    assert pooled["nanoadam - adamw", "matched forgetting"].estimate.mean == pytest.approx(-10)
+    # the curves alone, before any reported run: the matched columns, no paired ones
+    curves_only = analyzed([], len(runs), trials)
+    assert all(c.comparisons["forgetting"] is None and c.matched["forgetting"] for c in curves_only.cells)
+    assert "-10.00 [" in markdown(curves_only, "Test")
+
+
+def test_a_bare_side_means_the_strategy_at_its_defaults_and_settings_pick_a_variant():
+    def record(weight_decay, lr):
+        return {"strategy": "adamw", "optimizer": None, "config": {"weight_decay": weight_decay, "lr": [lr]}}
+
+    records = [record(0.0, 1e-3), record(0.0, 1e-2), record(0.01, 1e-3)]
+    contrast = parse_contrast("adamw weight_decay=0.01 - adamw")
+    assert side_records(contrast.treated, records, {"weight_decay": 0.0}) == records[2:]
+    assert side_records(contrast.control, records, {"weight_decay": 0.0}) == records[:2]
+    assert side_records(contrast.control, records, None) == []  # two variants, no defaults to choose by
+    assert parse_contrast("replay + nanoadam - replay + adamw").treated.label == "replay + nanoadam"
+    for bad in ("nanoadam", "nanoadam - ", "weight_decay=1 - adamw"):
+        with pytest.raises(UsageError):
+            parse_contrast(bad)
 
 
 def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_path):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0}, seeds=(0, 1, 2))
-    result = analyze(records_of(runs), len(runs), tmp_path)
+    result = analyzed(records_of(runs), len(runs))
     text = markdown(result, "Test")
     assert f"24 of {len(runs)} runs of the sweep completed" in text and "### Pooled over cells" in text
     assert "0.60 h for the 24 runs and 0.00 h for the 0 tuning trials" in text
@@ -124,10 +192,16 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     done = clbench("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out),
                    "--figures", str(tmp_path / "figures"))
     assert done.returncode == 0, done.stderr
-    assert "### NanoAdam - AdamW" in out.read_text() and math.isfinite(result.pooled[0].estimate.mean)
+    assert "### nanoadam - adamw" in out.read_text() and math.isfinite(result.pooled[0].estimate.mean)
     figures = sorted(path.name for path in (tmp_path / "figures").glob("*.png"))
-    assert figures == sorted(f"sweep__{name}__{metric}.png" for name in ("nanoadam_adamw", "replay_nanoadam_adamw")
+    assert figures == sorted(f"sweep__{name}__{metric}.png" for name in ("nanoadam_adamw", "replay_nanoadam_replay_adamw")
                              for metric in ("forgetting", "acc"))
     assert sorted(Path(line).name for line in done.stdout.split()) == figures
     empty = clbench("analyze", str(sweep), "--results", str(tmp_path / "none"))
-    assert_one_line_error(empty, "no completed records of", "run clbench sweep")
+    assert_one_line_error(empty, "no completed records or tuning trials of", "run clbench tune --sweep")
+    (tmp_path / "named.toml").write_text('contrasts = ["nanoadam - lora"]\n' + SWEEP)
+    unknown = clbench("analyze", str(tmp_path / "named.toml"), "--results", str(tmp_path / "runs"))
+    assert_one_line_error(unknown, "names 'lora', which no run of the sweep trains", "name one of")
+    (tmp_path / "bad.toml").write_text('contrasts = "nanoadam - adamw"\n' + SWEEP)
+    bad = clbench("analyze", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "runs"))
+    assert_one_line_error(bad, "bad.toml:1: contrasts must be a list", "contrasts = [")

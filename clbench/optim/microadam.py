@@ -294,12 +294,14 @@ class Bucket:
         ages = torch.tensor([(t - 1 - r) % window for r in range(rows)], dtype=torch.float32, device=device)[:, None]
         values = self.window["values"][:rows].float()
         position = (self.window["indices"][:rows].long() + block_start).view(-1)
-        first = self.first.index_fill_(0, position, 0).index_add_(0, position, (values * beta1**ages).view(-1))
-        second = self.second.index_fill_(0, position, 0).index_add_(0, position,
-                                                                    (values.square() * beta2**ages).view(-1))
+        # scatter_add_ and index_select: about half the time of index_add_ and indexing on CPU
+        first = self.first.index_fill_(0, position, 0).scatter_add_(0, position, (values * beta1**ages).view(-1))
+        second = self.second.index_fill_(0, position, 0).scatter_add_(0, position,
+                                                                      (values.square() * beta2**ages).view(-1))
         c1 = (1 - beta1) / (1 - beta1**t)
         c2 = (1 - beta2) / (1 - beta2**t)
-        return position, first[position].mul_(c1).div_(second[position].mul_(c2).sqrt_().add_(group["eps"]))
+        update = first.index_select(0, position).mul_(c1)
+        return position, update.div_(second.index_select(0, position).mul_(c2).sqrt_().add_(group["eps"]))
 
 
 class Runs:

@@ -1,8 +1,12 @@
-"""A sweep's answer to "does NanoAdam forget less than AdamW?" (`clbench analyze`): in every cell
-(stream x backbone x run settings, e.g. norm statistics frozen or not), each contrast's paired
-differences over seeds in forgetting and accuracy, Holm-corrected over every cell of the family;
-forgetting at matched plasticity along the two strategies' tuning curves; and each contrast pooled
-over cells by a random-effects model.
+"""A sweep's answers to the questions its file names (`clbench analyze`): for each contrast
+"treated - control" (the sweep file's `contrasts`, else DEFAULT_CONTRASTS) in every cell (stream x
+backbone x run settings, e.g. norm statistics frozen or not):
+- on the reported runs, the paired differences over seeds in forgetting and accuracy (t-test and an
+  exact sign-flip permutation test), Holm-corrected over every cell and contrast of the metric;
+- on the tuning trials (the lr curves), forgetting at matched plasticity and final old-task
+  accuracy at matched new-task accuracy, read off the seed-mean curves with a bootstrap over seeds
+  (clbench.reporting.matched), Holm-corrected over every cell and contrast of the measure;
+- each pooled over cells.
 
 The pooled model: each cell's mean paired difference, with its variance s^2/n over seeds, combined
 by a random-effects meta-analysis (statsmodels' combine_effects): the Paule-Mandel between-cell
@@ -10,95 +14,64 @@ variance tau^2 (truncated at 0, where the one-step DerSimonian-Laird estimate th
 Hartung-Knapp interval, t with k-1 degrees of freedom, its variance never below the plain random-
 effects one (the ad hoc correction of Roever et al. 2015: without it, cells that agree more closely
 than their seeds predict give an interval of width 0). It estimates the average effect over cells
-like these, not only these. Forgetting at matched plasticity has one curve per strategy and cell (the
-tuning seed), so it has no within-cell interval; it is pooled by the t-interval over cells.
+like these, not only these. The matched differences are pooled by the t-interval over cells.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from clbench.reporting.curves import Point, forgetting_at
-from clbench.reporting.leaderboard import table_settings
-from clbench.reporting.stats import (CONFIDENCE, Estimate, PairedComparison, holm_corrected, mean_interval,
+from clbench.reporting.contrasts import Contrast, side_records
+from clbench.reporting.curves import point_of
+from clbench.reporting.leaderboard import RUN_SETTINGS
+from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference
+from clbench.reporting.stats import (CONFIDENCE, Estimate, PairedComparison, holm, holm_corrected, mean_interval,
                                      paired_comparison)
+from clbench.records import identifying, strategy_label
 
 METRICS = ("forgetting", "acc")
-_Role = Callable[[dict], bool]  # which records of a cell play a side of a contrast
-
-
-def _trains_with(strategy: str, optimizer: str | None = None, mask_biases: bool = False) -> _Role:
-    def role(record: dict) -> bool:
-        config = record["config"]
-        return (record["strategy"] == strategy and config.get("optimizer") == optimizer
-                and bool(config.get("mask_biases")) == mask_biases)
-    return role
-
-
-@dataclass(frozen=True)
-class Contrast:
-    name: str
-    treated: _Role
-    control: _Role
-
-
-CONTRASTS = (
-    Contrast("NanoAdam - AdamW", _trains_with("nanoadam"), _trains_with("adamw")),
-    Contrast("replay: NanoAdam - AdamW", _trains_with("replay", "nanoadam"), _trains_with("replay", "adamw")),
-    Contrast("NanoAdam, biases masked - AdamW", _trains_with("nanoadam", mask_biases=True), _trains_with("adamw")),
-)
 
 
 @dataclass(frozen=True)
 class Cell:
     stream: str
     backbone: str
-    settings: dict  # the run settings its records share (leaderboard.table_settings)
+    settings: dict  # the run settings its records and trials share
 
     @property
     def norm(self) -> str:
         return "frozen" if self.settings.get("freeze_norm_stats") else "updated"
 
 
-@dataclass(frozen=True)
-class Matched:
-    """Forgetting of both sides where both tuning curves reach the same plasticity (the lower of
-    their highest), and the difference treated - control."""
-
-    level: float
-    treated: float
-    control: float
-
-    @property
-    def difference(self) -> float:
-        return self.treated - self.control
+def cell_of(record: dict) -> Cell:
+    config = identifying(record["config"])
+    return Cell(record["stream"], record["backbone"], {key: config.get(key) for key in RUN_SETTINGS})
 
 
 @dataclass(frozen=True)
 class CellContrast:
     cell: Cell
     contrast: Contrast
-    comparisons: dict[str, PairedComparison | None]  # by metric, p Holm-corrected over the family's cells
-    plasticity: tuple[Estimate, Estimate]  # (treated, control): mean accuracy on each task after learning it
-    final_accuracy: tuple[list[float], list[float]]  # (treated, control): mean final accuracy per task
-    matched: Matched | None
+    comparisons: dict[str, PairedComparison | None]  # by metric, on the reported runs; p Holm-corrected
+    plasticity: tuple[Estimate, Estimate] | None  # (treated, control): mean accuracy on each task after learning it
+    final_accuracy: tuple[list[float], list[float]] | None  # (treated, control): mean final accuracy per task
+    matched: dict[str, MatchedDifference | None]  # by measure, on the tuning curves; p Holm-corrected
 
 
 @dataclass(frozen=True)
 class Pooled:
     contrast: Contrast
     norm: str
-    metric: str  # a metric, or "matched" (forgetting at matched plasticity)
+    metric: str  # a metric, or a measure of MEASURES read at matched levels ("matched forgetting", ...)
     estimate: Estimate  # its n is the number of cells
     p_value: float | None
-    tau2: float | None  # between-cell variance (None for matched: pooled by the t-interval over cells)
+    tau2: float | None  # between-cell variance (None for matched measures: pooled by the t-interval over cells)
 
 
 @dataclass(frozen=True)
@@ -108,30 +81,45 @@ class Analysis:
     complete: int  # records of the sweep found completed
     planned: int
     run_hours: float  # the completed runs' wall times, summed
-    trials: int  # the tuning trials that chose their settings
+    trials: int  # the sweep's tuning trials
     trial_hours: float
 
 
-def analyze(records: list[dict], planned: int, trials_dir: Path) -> Analysis:
-    """records: the sweep's completed records; trials_dir: where the tuned files' trials are."""
-    by_cell: dict[str, tuple[Cell, list[dict]]] = {}
-    for record in records:
-        settings = table_settings(record)
-        key = json.dumps([record["stream"], record["backbone"], settings], sort_keys=True)
-        by_cell.setdefault(key, (Cell(record["stream"], record["backbone"], settings), []))[1].append(record)
-    trials_by_file = {file: _tuning_trials(file, trials_dir) for file in {_tuned_file(r) for r in records} if file}
+def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: list[Contrast],
+            defaults_of: Callable[[str], dict | None] = lambda label: None) -> Analysis:
+    """records: the sweep's completed reported runs; trials: its completed tuning trials (the lr
+    curves); defaults_of(label): a strategy's default settings, which pick the variant a bare side means."""
+    by_cell: dict[str, tuple[Cell, list[dict], list[dict]]] = {}
+    for kind, items in ((1, records), (2, trials)):
+        for record in items:
+            cell = cell_of(record)
+            key = json.dumps([cell.stream, cell.backbone, cell.settings], sort_keys=True)
+            by_cell.setdefault(key, (cell, [], []))[kind].append(record)
     results = []
-    for cell, cell_records in by_cell.values():
-        for contrast in CONTRASTS:
-            treated = [r for r in cell_records if contrast.treated(r)]
-            control = [r for r in cell_records if contrast.control(r)]
-            if treated and control:
-                results.append(_cell_contrast(cell, contrast, treated, control, trials_by_file))
+    for cell, cell_records, cell_trials in by_cell.values():
+        for contrast in contrasts:
+            sides = [(side_records(side, cell_records, defaults_of(side.label)),
+                      side_records(side, cell_trials, defaults_of(side.label)))
+                     for side in (contrast.treated, contrast.control)]
+            if (sides[0][0] and sides[1][0]) or (sides[0][1] and sides[1][1]):
+                results.append(_cell_contrast(cell, contrast, *sides))
     results = _holm_per_family(results)
-    results.sort(key=lambda c: (CONTRASTS.index(c.contrast), c.cell.norm, c.cell.stream, c.cell.backbone))
-    trials = {name: trial for by_name in trials_by_file.values() for name, trial in by_name.items()}
-    return Analysis(results, _pooled(results), len(records), planned, _hours(records), len(trials),
-                    _hours(trials.values()))
+    order = {contrast.name: i for i, contrast in enumerate(contrasts)}
+    results.sort(key=lambda c: (order[c.contrast.name], c.cell.norm, c.cell.stream, c.cell.backbone))
+    return Analysis(results, _pooled(results, contrasts), len(records), planned, _hours(records), len(trials),
+                    _hours(trials))
+
+
+def sweep_trials(trials: list[dict], planned: list[dict]) -> list[dict]:
+    """The completed trials of the sweep's configurations: those whose settings but the lr are a
+    planned run's (planned: stream, strategy, backbone, optimizer and config of each run)."""
+    keys = {_configuration(run) for run in planned}
+    return [t for t in trials if t.get("status") == "completed" and _configuration(t) in keys]
+
+
+def _configuration(record: dict) -> str:
+    config = {k: v for k, v in identifying(record["config"]).items() if k not in ("lr", "tuned")}
+    return json.dumps([record["stream"], record["backbone"], strategy_label(record), config], sort_keys=True)
 
 
 def _hours(records) -> float:
@@ -142,59 +130,45 @@ def _by_seed(records: list[dict], metric: str) -> dict[int, float]:
     return {r["seed"]: r["metrics"][metric] for r in records}
 
 
-def _cell_contrast(cell: Cell, contrast: Contrast, treated: list[dict], control: list[dict],
-                   trials_by_file: dict[str, dict[str, dict]]) -> CellContrast:
-    comparisons = {metric: paired_comparison(_by_seed(treated, metric), _by_seed(control, metric))
-                   for metric in METRICS}
-    plasticity = tuple(mean_interval(list(_by_seed(side, "plasticity").values())) for side in (treated, control))
-    final = tuple([sum(r["accuracy_matrix"][-1][j] for r in side) / len(side)
-                   for j in range(len(side[0]["accuracy_matrix"][-1]))] for side in (treated, control))
-    return CellContrast(cell, contrast, comparisons, plasticity, final,
-                        _matched(_tuning_curve(treated, trials_by_file), _tuning_curve(control, trials_by_file)))
+def _curves(trials: list[dict]) -> dict[int, list]:
+    by_seed: dict[int, list] = {}
+    for trial in trials:
+        by_seed.setdefault(trial["seed"], []).append(point_of(trial))
+    return {seed: sorted(points, key=lambda p: p.lr) for seed, points in by_seed.items() if len(points) >= 2}
 
 
-def _tuned_file(record: dict) -> str | None:
-    """The tuned file that chose the record's settings (its `tuned` reference), if any."""
-    return (record.get("tuned") or {}).get("file")
-
-
-def _tuning_trials(file: str, trials_dir: Path) -> dict[str, dict]:
-    """The trial records, by name, of the tuning in a tuned file (none if unreadable)."""
-    try:
-        tuned = json.loads(Path(file).read_text())
-        return {name: json.loads((trials_dir / name).read_text()) for t in tuned["trials"] for name in t["records"]}
-    except (OSError, ValueError, KeyError):
-        return {}
-
-
-def _tuning_curve(records: list[dict], trials_by_file: dict[str, dict[str, dict]]) -> list[Point] | None:
-    """The lr curve of the tuning that chose these records' settings: its trials, by lr."""
-    trials = trials_by_file.get(_tuned_file(records[0]), {}).values()
-    points = [Point(t["config"]["lr"][0], t["metrics"]["plasticity"], t["metrics"]["forgetting"], t["metrics"]["acc"],
-                    None) for t in trials if t["status"] == "completed"]
-    return sorted(points, key=lambda p: p.lr) if len(points) >= 2 else None
-
-
-def _matched(treated: list[Point] | None, control: list[Point] | None) -> Matched | None:
-    if not treated or not control:
-        return None
-    level = min(max(p.plasticity for p in treated), max(p.plasticity for p in control))
-    a, b = forgetting_at(treated, level), forgetting_at(control, level)
-    return None if a is None or b is None else Matched(level, a, b)
+def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], control: tuple[list, list]) -> CellContrast:
+    (treated_runs, treated_trials), (control_runs, control_trials) = treated, control
+    comparisons = {metric: None for metric in METRICS}
+    plasticity = final = None
+    if treated_runs and control_runs:
+        sides = (treated_runs, control_runs)
+        comparisons = {metric: paired_comparison(_by_seed(treated_runs, metric), _by_seed(control_runs, metric))
+                       for metric in METRICS}
+        plasticity = tuple(mean_interval(list(_by_seed(side, "plasticity").values())) for side in sides)
+        final = tuple([sum(r["accuracy_matrix"][-1][j] for r in side) / len(side)
+                       for j in range(len(side[0]["accuracy_matrix"][-1]))] for side in sides)
+    curves = (_curves(treated_trials), _curves(control_trials))
+    matched = {measure.name: matched_difference(*curves, measure) for measure in MEASURES}
+    return CellContrast(cell, contrast, comparisons, plasticity, final, matched)
 
 
 def _holm_per_family(results: list[CellContrast]) -> list[CellContrast]:
-    """A metric's comparisons over every cell and contrast form one family."""
+    """A metric's comparisons, or a matched measure's differences, over every cell and contrast form one family."""
     for metric in METRICS:
         corrected = holm_corrected([c.comparisons[metric] for c in results])
         for cell_contrast, comparison in zip(results, corrected):
             cell_contrast.comparisons[metric] = comparison
+    for measure in MEASURES:
+        tested = [c for c in results if c.matched[measure.name] and c.matched[measure.name].p_value is not None]
+        for c, p_holm in zip(tested, holm([c.matched[measure.name].p_value for c in tested])):
+            c.matched[measure.name] = replace(c.matched[measure.name], p_holm=p_holm)
     return results
 
 
-def _pooled(results: list[CellContrast]) -> list[Pooled]:
+def _pooled(results: list[CellContrast], contrasts: list[Contrast]) -> list[Pooled]:
     pooled = []
-    for contrast in CONTRASTS:
+    for contrast in contrasts:
         for norm in ("updated", "frozen"):
             cells = [c for c in results if c.contrast is contrast and c.cell.norm == norm]
             for metric in METRICS:
@@ -202,11 +176,12 @@ def _pooled(results: list[CellContrast]) -> list[Pooled]:
                           if c.comparisons[metric] and c.comparisons[metric].difference.low is not None]
                 if len(usable) >= 2:
                     pooled.append(_random_effects(contrast, norm, metric, usable))
-            matched = [c.matched.difference for c in cells if c.matched]
-            if len(matched) >= 2:
-                estimate = mean_interval(matched)
-                p_value = None if len(set(matched)) == 1 else float(stats.ttest_1samp(matched, 0.0).pvalue)
-                pooled.append(Pooled(contrast, norm, "matched", estimate, p_value, None))
+            for measure in MEASURES:
+                matched = [c.matched[measure.name].difference for c in cells if c.matched[measure.name]]
+                if len(matched) >= 2:
+                    estimate = mean_interval(matched)
+                    p_value = None if len(set(matched)) == 1 else float(stats.ttest_1samp(matched, 0.0).pvalue)
+                    pooled.append(Pooled(contrast, norm, f"matched {measure.name}", estimate, p_value, None))
     return pooled
 
 

@@ -6,24 +6,30 @@ import json
 
 from clbench.reporting.campaign import Analysis, CellContrast, Pooled
 from clbench.reporting.leaderboard_format import comparison_data, estimate_data, holm_p_text
+from clbench.reporting.matched import MEASURES, MatchedDifference
 from clbench.reporting.stats import Estimate
 
 
 def markdown(analysis: Analysis, title: str) -> str:
     lines = [f"## {title}", "",
-             f"{analysis.complete} of {analysis.planned} runs of the sweep completed. Differences are treated minus "
-             "control over the seeds both ran (mean [95% interval]); p: paired t-test, Holm-corrected over every cell "
-             "and contrast of the metric. Plasticity: accuracy on each task right after learning it; final: accuracy "
-             "on each task at the end. Matched: forgetting where both tuning curves (seed 100) reach the same "
-             "plasticity.", "",
+             f"{analysis.complete} of {analysis.planned} runs of the sweep completed; {analysis.trials} of its tuning "
+             "trials drew the lr curves. Differences are treated minus control. On the reported runs: over the seeds "
+             "both ran (mean [95% t-interval]); p: paired t-test, Holm-corrected over every cell and contrast of the "
+             "metric, and the exact sign-flip permutation test (perm.). Plasticity: accuracy on each task right after "
+             "learning it; final: accuracy on each task at the end. Matched, on the tuning curves averaged over their "
+             "seeds: forgetting where both reach the same plasticity, and final old-task accuracy (the tasks before "
+             "the last) where both reach the same final new-task accuracy, each at the most both reach (in "
+             "parentheses), with a 95% bootstrap interval over seeds and its p-value, Holm-corrected over every "
+             "cell and contrast of the measure.", "",
              f"Cost, the records' wall times summed: {analysis.run_hours:.2f} h for the {analysis.complete} runs and "
-             f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials that chose their settings (runs "
-             "that ran side by side overlap).", ""]
+             f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials (runs that ran side by side "
+             "overlap).", ""]
     for contrast in dict.fromkeys(c.contrast for c in analysis.cells):
         lines += [f"### {contrast.name}", "",
-                  "| stream | backbone | norm stats | seeds | Δ forgetting | p | Δ acc | p | plasticity (treated / "
-                  "control) | final per task (treated / control) | Δ forgetting matched (at plasticity) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| stream | backbone | norm stats | seeds | Δ forgetting | p (perm.) | Δ acc | p (perm.) | plasticity "
+                  "(treated / control) | final per task (treated / control) | curve seeds | Δ forgetting at matched "
+                  "plasticity | p | Δ old-task acc at matched new-task acc | p |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [_cell_row(c) for c in analysis.cells if c.contrast is contrast]
         lines.append("")
     if analysis.pooled:
@@ -49,18 +55,36 @@ def _interval(estimate: Estimate | None) -> str:
 def _cell_row(c: CellContrast) -> str:
     forgetting, acc = c.comparisons["forgetting"], c.comparisons["acc"]
     seeds = len(forgetting.seeds) if forgetting else 0
-    treated, control = c.plasticity
-    final = " / ".join(" ".join(f"{v:.1f}" for v in side) for side in c.final_accuracy)
-    matched = f"{c.matched.difference:+.2f} (at {c.matched.level:.1f})" if c.matched else "–"
+    plasticity = " / ".join(f"{side.mean:.1f}" for side in c.plasticity) if c.plasticity else "–"
+    final = " / ".join(" ".join(f"{v:.1f}" for v in side) for side in c.final_accuracy) if c.final_accuracy else "–"
+    matched = [c.matched[m.name] for m in MEASURES]
+    curve_seeds = max((len(m.seeds) for m in matched if m), default=0)
     return (f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {seeds} | "
-            f"{_interval(forgetting.difference if forgetting else None)} | {holm_p_text(forgetting) or '–'} | "
-            f"{_interval(acc.difference if acc else None)} | {holm_p_text(acc) or '–'} | "
-            f"{treated.mean:.1f} / {control.mean:.1f} | "
-            f"{final} | {matched} |")
+            f"{_interval(forgetting.difference if forgetting else None)} | {_p_text(forgetting)} | "
+            f"{_interval(acc.difference if acc else None)} | {_p_text(acc)} | {plasticity} | {final} | {curve_seeds} | "
+            + " | ".join(f"{_matched_text(m)} | {_p(m.p_holm) if m else '–'}" for m in matched) + " |")
+
+
+def _p_text(comparison) -> str:
+    if comparison is None or comparison.p_holm is None:
+        return "–"
+    return f"{holm_p_text(comparison)} ({_p(comparison.p_permutation)})"
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def _matched_text(m: MatchedDifference | None) -> str:
+    if m is None:
+        return "–"
+    interval = "" if m.low is None else f" [{m.low:+.2f}, {m.high:+.2f}]"
+    return f"{m.difference:+.2f}{interval} (at {m.level:.1f})"
 
 
 def _pooled_row(p: Pooled) -> str:
-    measure = {"forgetting": "Δ forgetting", "acc": "Δ acc", "matched": "Δ forgetting matched"}[p.metric]
+    measure = {"forgetting": "Δ forgetting", "acc": "Δ acc", "matched forgetting": "Δ forgetting at matched plasticity",
+               "matched old_acc": "Δ old-task acc at matched new-task acc"}[p.metric]
     tau2 = "–" if p.tau2 is None else f"{p.tau2:.2f}"
     p_value = "–" if p.p_value is None else f"{p.p_value:.3g}"
     return (f"| {p.contrast.name} | {p.norm} | {measure} | {p.estimate.n} | {_interval(p.estimate)} | {p_value} | "
@@ -74,10 +98,14 @@ def as_json(analysis: Analysis) -> str:
         "cells": [{"contrast": c.contrast.name, "stream": c.cell.stream, "backbone": c.cell.backbone,
                    "norm_stats": c.cell.norm, "settings": c.cell.settings,
                    **{metric: comparison_data(value) for metric, value in c.comparisons.items()},
-                   "plasticity": {"treated": estimate_data(c.plasticity[0]), "control": estimate_data(c.plasticity[1])},
-                   "final_accuracy": {"treated": c.final_accuracy[0], "control": c.final_accuracy[1]},
-                   "matched": None if c.matched is None else {"level": c.matched.level, "treated": c.matched.treated,
-                                                              "control": c.matched.control}}
+                   "plasticity": None if c.plasticity is None else {"treated": estimate_data(c.plasticity[0]),
+                                                                    "control": estimate_data(c.plasticity[1])},
+                   "final_accuracy": None if c.final_accuracy is None else {"treated": c.final_accuracy[0],
+                                                                            "control": c.final_accuracy[1]},
+                   "matched": {name: None if m is None else {
+                       "level": m.level, "treated": m.treated, "control": m.control, "difference": m.difference,
+                       "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
+                       for name, m in c.matched.items()}}
                   for c in analysis.cells],
         "pooled": [{"contrast": p.contrast.name, "norm_stats": p.norm, "measure": p.metric,
                     "estimate": estimate_data(p.estimate), "p_value": p.p_value, "tau2": p.tau2}

@@ -1,26 +1,38 @@
-"""Forest plots of a campaign's analysis (PNG): per contrast and metric, every cell's difference
-with its 95% interval and, below them, the pooled estimate of each norm setting."""
+"""Forest plots of a campaign's analysis (PNG): per contrast and metric (or matched measure), every
+cell's difference with its 95% interval and, below them, the pooled estimate of each norm setting."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from clbench.reporting.campaign import METRICS, Analysis
+from clbench.reporting.campaign import METRICS, Analysis, CellContrast
+from clbench.reporting.matched import MEASURES
 from clbench.reporting.plots import plt, save_figure
+from clbench.reporting.stats import Estimate
 
-_LABELS = {"forgetting": "Δ forgetting (points)", "acc": "Δ average accuracy (points)"}
+_LABELS = {"forgetting": "Δ forgetting (points)", "acc": "Δ average accuracy (points)",
+           **{f"matched {m.name}": f"Δ {m.title} (points)" for m in MEASURES}}
+
+
+def _difference(cell: CellContrast, metric: str) -> Estimate | None:
+    if metric in METRICS:
+        return cell.comparisons[metric].difference if cell.comparisons[metric] else None
+    m = cell.matched[metric.removeprefix("matched ")]
+    return None if m is None else Estimate(m.difference, m.low, m.high, len(m.seeds))
 
 
 def plot_analysis(analysis: Analysis, out_dir: Path, stem: str) -> list[Path]:
     written = []
     for contrast in dict.fromkeys(c.contrast for c in analysis.cells):
         cells = [c for c in analysis.cells if c.contrast is contrast]
-        for metric in METRICS:
+        for metric in _LABELS:
             rows = [(f"{c.cell.stream} · {c.cell.backbone.replace('efficientnet_', '')} · norm {c.cell.norm}",
-                     c.comparisons[metric].difference, False) for c in cells if c.comparisons[metric]]
+                     estimate, False) for c in cells if (estimate := _difference(c, metric)) is not None]
             rows += [(f"pooled, norm {p.norm} ({p.estimate.n} cells)", p.estimate, True) for p in analysis.pooled
                      if p.contrast is contrast and p.metric == metric]
+            if not rows:
+                continue
             figure, axes = plt.subplots(figsize=(7, 0.4 * len(rows) + 1.2))
             for y, (label, estimate, pooled) in enumerate(reversed(rows)):
                 if estimate.low is not None:
@@ -31,7 +43,7 @@ def plot_analysis(analysis: Analysis, out_dir: Path, stem: str) -> list[Path]:
             axes.set_xlabel(_LABELS[metric])
             axes.set_title(f"{contrast.name}: mean and 95% interval", fontsize=10)
             name = re.sub(r"[^A-Za-z0-9]+", "_", contrast.name).strip("_").lower()
-            path = Path(out_dir) / f"{stem}__{name}__{metric}.png"
+            path = Path(out_dir) / f"{stem}__{name}__{metric.replace(' ', '_')}.png"
             save_figure(figure, path)
             written.append(path)
     return written

@@ -24,6 +24,8 @@ class Point:
     forgetting: float
     acc: float
     val_acc: float | None
+    old_acc: float | None = None  # final accuracy on the tasks before the last, averaged
+    new_acc: float | None = None  # final accuracy on the last task
 
 
 @dataclass
@@ -55,26 +57,34 @@ def lr_curves(records: list[dict]) -> list[CurveGroup]:
         by_curve[key, strategy_label(record), config_hash(rest), record["seed"]].append(record)
     for (key, strategy, _, seed), runs in by_curve.items():
         if len(runs) >= 3:
-            groups[key].curves[strategy][seed] = sorted((_point(r) for r in runs), key=lambda p: p.lr)
+            groups[key].curves[strategy][seed] = sorted((point_of(r) for r in runs), key=lambda p: p.lr)
     return [group for group in groups.values() if group.curves]
 
 
-def _point(record: dict) -> Point:
+def point_of(record: dict) -> Point:
     metrics, val = record["metrics"], record.get("val_metrics") or {}
-    return Point(record["config"]["lr"][0], metrics["plasticity"], metrics["forgetting"], metrics["acc"], val.get("acc"))
+    final = (record.get("accuracy_matrix") or [[]])[-1]
+    old = final[:-1] if len(final) >= 2 and None not in final else None
+    return Point(record["config"]["lr"][0], metrics["plasticity"], metrics["forgetting"], metrics["acc"], val.get("acc"),
+                 sum(old) / len(old) if old else None, final[-1] if old else None)
 
 
 def forgetting_at(points: list[Point], level: float) -> float | None:
-    """Forgetting where the curve, walked from the smallest lr, first reaches plasticity `level`,
-    interpolated linearly in plasticity between the two points around it; None when the curve
-    starts above the level or never reaches it."""
-    if points[0].plasticity > level:
+    """Forgetting where the curve reaches plasticity `level` (value_at on the plasticity-forgetting curve)."""
+    return value_at([(p.plasticity, p.forgetting) for p in points], level)
+
+
+def value_at(curve: list[tuple[float, float]], level: float) -> float | None:
+    """y where the (x, y) curve, walked in its order (the lr's), first reaches x = `level`,
+    interpolated linearly in x between the two points around it; None when the curve starts above
+    the level or never reaches it."""
+    if curve[0][0] > level:
         return None
-    for low, high in zip(points, points[1:]):
-        if high.plasticity >= level:
-            share = (level - low.plasticity) / (high.plasticity - low.plasticity) if high.plasticity > low.plasticity else 0
-            return low.forgetting + share * (high.forgetting - low.forgetting)
-    return points[-1].forgetting if points[-1].plasticity == level else None
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        if x1 >= level:
+            share = (level - x0) / (x1 - x0) if x1 > x0 else 0
+            return y0 + share * (y1 - y0)
+    return curve[-1][1] if curve[-1][0] == level else None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
     smoke = false                              # clbench run --smoke
     tuned = true                               # clbench run --tuned: the choice of clbench tune in
                                                # results/tuned (or a folder or file named here)
+    contrasts = ["nanoadam - adamw"]           # what clbench analyze compares: "treated - control"
 
     [set]                                      # --set keys shared by every run; a list is a grid axis
     epochs = 3
@@ -40,7 +41,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "tuned", "set", "strategies")
-TOP_KEYS = (*GRID_KEYS, "grid")
+TOP_KEYS = (*GRID_KEYS, "grid", "contrasts")
 _DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone": DEFAULT_BACKBONE,  # as clbench run's
              "seeds": [0], "smoke": False, "tuned": False, "set": {}, "strategies": {}}
 
@@ -88,20 +89,10 @@ def load_sweep(path: Path, results: Path, resolve_tuned: bool = True) -> list[Pl
     """Every run the sweep file declares, in order, without duplicates, each validated as
     `clbench run` would validate it. Any problem is a UsageError naming the file, key and line.
     resolve_tuned=False: runs of `tuned` grids without the tuned choice (not made yet), for clbench tune."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read sweep file {path}: {getattr(exc, 'strerror', None) or exc}; "
-                         "give the path of a .toml file") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        position = re.search(r" \(at line (\d+), column \d+\)", str(exc))
-        at = f"{path}:{position[1]}" if position else str(path)
-        raise UsageError(f"{at}: not valid TOML: {str(exc).replace(position[0], '') if position else exc}") from None
-    where = _Locator(path, text)
+    data, where = _read_sweep(path)
     _check_keys(data, TOP_KEYS, (), where)
+    _contrasts(data, where)
+    data.pop("contrasts", None)
     grids = data.pop("grid", None)
     if grids is None:
         grids, prefixes = [{}], [()]
@@ -121,6 +112,37 @@ def load_sweep(path: Path, results: Path, resolve_tuned: bool = True) -> list[Pl
             raise UsageError(f"{where(('strategies', name))}: strategies.{name} names a strategy no grid runs; "
                              "add it to strategy = [...] or remove the table")
     return list(runs.values())
+
+
+def load_contrasts(path: Path) -> list[str] | None:
+    """The sweep file's `contrasts` ("treated - control" texts for clbench analyze), None if it names none."""
+    data, where = _read_sweep(path)
+    return _contrasts(data, where)
+
+
+def _contrasts(data: dict, where: _Locator) -> list[str] | None:
+    value = data.get("contrasts")
+    if value is not None and (not isinstance(value, list) or not value
+                              or not all(isinstance(item, str) for item in value)):
+        raise UsageError(f"{where(('contrasts',))}: contrasts must be a list of \"treated - control\" texts, "
+                         'e.g. contrasts = ["nanoadam - adamw", "nanoadam - random_mask"]')
+    return value
+
+
+def _read_sweep(path: Path) -> tuple[dict, _Locator]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read sweep file {path}: {getattr(exc, 'strerror', None) or exc}; "
+                         "give the path of a .toml file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        position = re.search(r" \(at line (\d+), column \d+\)", str(exc))
+        at = f"{path}:{position[1]}" if position else str(path)
+        raise UsageError(f"{at}: not valid TOML: {str(exc).replace(position[0], '') if position else exc}") from None
+    return data, _Locator(path, text)
 
 
 def _merged(top: dict, grid: dict) -> dict:

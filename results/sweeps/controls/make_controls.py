@@ -37,8 +37,11 @@ HEADER = """# Issue 29, step 2 of the controls campaign: written by make_control
 # 3 decades, widened where a choice is an edge), the reported runs 5 seeds at the choices:
 #
 #   bash results/sweeps/controls/controls.sh --workers 2
+#   clbench analyze results/sweeps/controls/controls.toml      # the contrasts below, per cell
 seeds = [0, 1, 2, 3, 4]
 tuned = true
+contrasts = ["nanoadam - random_mask", "nanoadam - adamw", "nanoadam - large_mask", "nanoadam - lora",
+             "random_mask - adamw", "nanoadam - adamw weight_decay=0.01"]
 """
 
 
