@@ -6,7 +6,9 @@ backbone x run settings, e.g. norm statistics frozen or not):
 - on the tuning trials (the lr curves), forgetting at matched plasticity and final old-task
   accuracy at matched new-task accuracy, read off the seed-mean curves with a bootstrap over seeds
   (clbench.reporting.matched), Holm-corrected over every cell and contrast of the measure;
-- each pooled over cells.
+- each pooled over cells;
+- which drift measure (weights' l2, fraction changed, old heads' KL) tracks forgetting over all the
+  cell's runs and trials (clbench.reporting.drift).
 
 The pooled model: each cell's mean paired difference, with its variance s^2/n over seeds, combined
 by a random-effects meta-analysis (statsmodels' combine_effects): the Paule-Mandel between-cell
@@ -29,6 +31,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from clbench.reporting.contrasts import Contrast, side_records
 from clbench.reporting.curves import point_of
+from clbench.reporting.drift import PooledTracking, Tracking, pooled_tracking, rising_branch, tracking
 from clbench.reporting.leaderboard import RUN_SETTINGS
 from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference
 from clbench.reporting.stats import (CONFIDENCE, Estimate, PairedComparison, holm, holm_corrected, mean_interval,
@@ -83,6 +86,8 @@ class Analysis:
     run_hours: float  # the completed runs' wall times, summed
     trials: int  # the sweep's tuning trials
     trial_hours: float
+    drift: list[tuple[Cell, dict[str, Tracking]]]  # per cell, by drift measure, over its runs and trials
+    drift_pooled: list[PooledTracking]
 
 
 def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: list[Contrast],
@@ -106,8 +111,10 @@ def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: li
     results = _holm_per_family(results)
     order = {contrast.name: i for i, contrast in enumerate(contrasts)}
     results.sort(key=lambda c: (order[c.contrast.name], c.cell.norm, c.cell.stream, c.cell.backbone))
+    drift = [(cell, tracking(rising_branch(cell_records + cell_trials))) for cell, cell_records, cell_trials in by_cell.values()]
+    drift.sort(key=lambda item: (item[0].norm, item[0].stream, item[0].backbone))
     return Analysis(results, _pooled(results, contrasts), len(records), planned, _hours(records), len(trials),
-                    _hours(trials))
+                    _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]))
 
 
 def sweep_trials(trials: list[dict], planned: list[dict]) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from clbench.reporting.campaign import Analysis, CellContrast, Pooled
+from clbench.reporting.drift import MEASURES as DRIFT_MEASURES
 from clbench.reporting.leaderboard_format import comparison_data, estimate_data, holm_p_text
 from clbench.reporting.matched import MEASURES, MatchedDifference
 from clbench.reporting.stats import Estimate
@@ -41,7 +42,33 @@ def markdown(analysis: Analysis, title: str) -> str:
                   "|---|---|---|---|---|---|---|"]
         lines += [_pooled_row(p) for p in analysis.pooled]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _drift_lines(analysis))
+
+
+def _drift_lines(analysis: Analysis) -> list[str]:
+    if not analysis.drift:
+        return []
+    names = {"drift_l2": "weights' l2 drift", "fraction_changed": "fraction of weights changed",
+             "output_kl": "old heads' KL"}
+    lines = ["### Which drift tracks forgetting", "",
+             "Spearman's rho between forgetting and each drift measure over the runs and tuning trials of the cell "
+             "(all strategies and seeds; n runs), each lr curve up to its highest plasticity (past it a run stops "
+             "learning the new task); pooled: Fisher's z weighted by n - 3, standard error "
+             "1.06 / sqrt(n - 3), 95% interval.", "",
+             "| stream | backbone | norm stats | runs | " + " | ".join(f"rho, {names[m]}" for m in DRIFT_MEASURES) + " |",
+             "|---|---|---|---|" + "---|" * len(DRIFT_MEASURES)]
+    for cell, by_measure in analysis.drift:
+        n = max(t.n for t in by_measure.values())
+        rhos = " | ".join("–" if by_measure[m].rho is None else f"{by_measure[m].rho:+.2f}" for m in DRIFT_MEASURES)
+        lines.append(f"| {cell.stream} | {cell.backbone} | {cell.norm} | {n} | {rhos} |")
+    pooled = {p.measure: p for p in analysis.drift_pooled}
+    if pooled:
+        lines.append("| pooled | | | " + str(max(p.runs for p in pooled.values())) + " | " + " | ".join(
+            f"{pooled[m].rho:+.2f} [{pooled[m].low:+.2f}, {pooled[m].high:+.2f}] ({pooled[m].cells} cells)"
+            if m in pooled else "–" for m in DRIFT_MEASURES) + " |")
+        best = max(pooled.values(), key=lambda p: p.rho)
+        lines += ["", f"Tracks forgetting best, pooled: {names[best.measure]} (rho {best.rho:+.2f})."]
+    return lines + [""]
 
 
 def _interval(estimate: Estimate | None) -> str:
@@ -107,6 +134,10 @@ def as_json(analysis: Analysis) -> str:
                        "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
                        for name, m in c.matched.items()}}
                   for c in analysis.cells],
+        "drift": [{"stream": cell.stream, "backbone": cell.backbone, "norm_stats": cell.norm,
+                   **{m: {"rho": t.rho, "n": t.n} for m, t in by_measure.items()}} for cell, by_measure in analysis.drift],
+        "drift_pooled": [{"measure": p.measure, "rho": p.rho, "low": p.low, "high": p.high, "cells": p.cells,
+                          "runs": p.runs} for p in analysis.drift_pooled],
         "pooled": [{"contrast": p.contrast.name, "norm_stats": p.norm, "measure": p.metric,
                     "estimate": estimate_data(p.estimate), "p_value": p.p_value, "tau2": p.tau2}
                    for p in analysis.pooled],
