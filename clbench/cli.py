@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder of the tuning trials (for forgetting at matched plasticity)")
     analyze.add_argument("--format", choices=("md", "json"), default="md")
     analyze.add_argument("--out", type=Path, help="write to this file instead of standard output")
-    analyze.add_argument("--figures", type=Path, metavar="DIR", help="also write forest plots (PNG) into DIR")
+    analyze.add_argument("--figures", type=Path, metavar="DIR",
+                         help="also write into DIR forest plots of the contrasts and, per cell, the lr curves' figures")
 
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
@@ -402,8 +403,11 @@ def _analyze(args) -> int:
                   args.out)
     if args.figures:
         from clbench.reporting.campaign_plots import plot_analysis
+        from clbench.reporting.curves import lr_curves
+        from clbench.reporting.plots import plot_curves
 
-        for path in plot_analysis(analysis, args.figures, args.file.stem):
+        paths = plot_analysis(analysis, args.figures, args.file.stem) + plot_curves(lr_curves(trials), [], args.figures)
+        for path in paths:
             print(path, file=sys.stderr if args.out is None else sys.stdout)
     return 0
 

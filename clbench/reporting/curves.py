@@ -9,11 +9,12 @@ difference in forgetting is the optimizer's.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from clbench.reporting.leaderboard import table_settings
-from clbench.records import config_hash, strategy_label
+from clbench.records import config_hash, identifying, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 
 
@@ -53,12 +54,36 @@ def lr_curves(records: list[dict]) -> list[CurveGroup]:
         settings = table_settings(record)
         key = (record["stream"], record["backbone"], config_hash(settings))
         groups.setdefault(key, CurveGroup(record["stream"], record["backbone"], settings))
-        rest = {k: v for k, v in record["config"].items() if k not in ("lr", "tuned")}
-        by_curve[key, strategy_label(record), config_hash(rest), record["seed"]].append(record)
-    for (key, strategy, _, seed), runs in by_curve.items():
+        rest = {k: v for k, v in identifying(record["config"]).items() if k not in ("lr", "tuned")}
+        by_curve[key, strategy_label(record), json.dumps(rest, sort_keys=True), record["seed"]].append(record)
+    names = _variant_names({(key, strategy, rest) for key, strategy, rest, _ in by_curve})
+    for (key, strategy, rest, seed), runs in by_curve.items():
         if len(runs) >= 3:
-            groups[key].curves[strategy][seed] = sorted((point_of(r) for r in runs), key=lambda p: p.lr)
+            groups[key].curves[names[key, strategy, rest]][seed] = sorted((point_of(r) for r in runs),
+                                                                          key=lambda p: p.lr)
     return [group for group in groups.values() if group.curves]
+
+
+def _variant_names(variants: set[tuple]) -> dict[tuple, str]:
+    """A curve's name: its strategy's label, followed where the strategy ran in several variants in
+    one group by the settings that tell them apart ("adamw weight_decay=0.01")."""
+    by_strategy: dict[tuple, list[tuple]] = defaultdict(list)
+    for variant in variants:
+        by_strategy[variant[:2]].append(variant)
+    names = {}
+    for (_, strategy), group in by_strategy.items():
+        configs = [json.loads(rest) for _, _, rest in group]
+        differing = sorted({k for config in configs for k in config
+                            if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1})
+        for variant, config in zip(group, configs):
+            names[variant] = " ".join([strategy, *(f"{k}={_setting_text(config.get(k))}" for k in differing)])
+    return names
+
+
+def _setting_text(value) -> str:
+    if isinstance(value, list) and value and all(v == value[0] for v in value):
+        value = value[0]
+    return json.dumps(value)
 
 
 def point_of(record: dict) -> Point:

@@ -199,9 +199,7 @@ def _lr_sensitivity(group: CurveGroup, tuned: dict[str, Row], colours):
     for ax, (label, value) in zip(axes, panels):
         for strategy, seeds in sorted(group.curves.items()):
             lrs, estimates = _by_lr(seeds, value)
-            errors = [[e.mean - e.low if e.low is not None else 0 for e in estimates],
-                      [e.high - e.mean if e.high is not None else 0 for e in estimates]]
-            ax.errorbar(lrs, [e.mean for e in estimates], yerr=errors, marker="o", ms=3, capsize=2,
+            ax.errorbar(lrs, [e.mean for e in estimates], yerr=_error_bars(estimates), marker="o", ms=3, capsize=2,
                         color=colours[strategy], label=f"{strategy} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
             if strategy in tuned:
                 ax.axvline(tuned[strategy].config["lr"][0], color=colours[strategy], ls=":", lw=1)
@@ -215,28 +213,48 @@ def _lr_sensitivity(group: CurveGroup, tuned: dict[str, Row], colours):
 
 
 def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
+    """Two Pareto planes of the lr curves: forgetting against plasticity, and final old-task accuracy
+    against final new-task accuracy; seed means with their 95% intervals in both directions."""
     from clbench.reporting.curves import matched_plasticity
 
-    figure, ax = plt.subplots(figsize=(7.5, 5.5))
-    for strategy, seeds in sorted(group.curves.items()):
-        lrs, plasticity = _by_lr(seeds, lambda p: p.plasticity)
-        _, forgetting = _by_lr(seeds, lambda p: p.forgetting)
-        ax.plot([e.mean for e in plasticity], [e.mean for e in forgetting], marker="o", ms=3,
-                color=colours[strategy], label=strategy)
-        for lr, x, y in zip(lrs, plasticity, forgetting):
-            ax.annotate(f"{lr:g}", (x.mean, y.mean), fontsize=6, color=colours[strategy],
-                        xytext=(2, 2), textcoords="offset points")
-        if strategy in tuned:
-            row = tuned[strategy]
-            x = mean_interval([r["metrics"]["plasticity"] for r in row.records]).mean
-            y = mean_interval([r["metrics"]["forgetting"] for r in row.records]).mean
-            ax.plot([x], [y], marker="*", ms=14, color=colours[strategy], mec="black")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
+    panels = ((left, lambda p: p.plasticity, lambda p: p.forgetting, "plasticity", "forgetting"),
+              (right, lambda p: p.new_acc, lambda p: p.old_acc, None, None))
+    for ax, x_of, y_of, x_metric, y_metric in panels:
+        reach = []
+        for strategy, seeds in sorted(group.curves.items()):
+            lrs, xs = _by_lr(seeds, x_of)
+            ys = _by_lr(seeds, y_of)[1]
+            if not xs or len(xs) != len(ys):
+                continue
+            reach.append(max(x.mean for x in xs))
+            ax.errorbar([x.mean for x in xs], [y.mean for y in ys], xerr=_error_bars(xs), yerr=_error_bars(ys),
+                        marker="o", ms=3, capsize=2, elinewidth=0.8, color=colours[strategy],
+                        label=f"{strategy} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            for lr, x, y in zip(lrs, xs, ys):
+                ax.annotate(f"{lr:g}", (x.mean, y.mean), fontsize=6, color=colours[strategy],
+                            xytext=(2, 2), textcoords="offset points")
+            if strategy in tuned and x_metric:
+                row = tuned[strategy]
+                x = mean_interval([r["metrics"][x_metric] for r in row.records]).mean
+                y = mean_interval([r["metrics"][y_metric] for r in row.records]).mean
+                ax.plot([x], [y], marker="*", ms=14, color=colours[strategy], mec="black")
+        if len(reach) >= 2:
+            ax.axvline(min(reach), color="grey", ls="--", lw=1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     matched = matched_plasticity(group)
     if matched is not None:
-        ax.axvline(matched.level, color="grey", ls="--", lw=1)
-    ax.set_xlabel("plasticity: accuracy on each task right after learning it (%)")
-    ax.set_ylabel("forgetting (points)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return figure, ("each strategy's lr grid (labels: lr; mean over seeds), stars: its tuned runs' mean;\n"
-                    "dashed: the plasticity at which forgetting is compared (the highest every curve reaches)")
+        left.axvline(matched.level, color="grey", ls=":", lw=1)
+    left.set_xlabel("plasticity: accuracy on each task right after learning it (%)")
+    left.set_ylabel("forgetting (points)")
+    right.set_xlabel("final accuracy on the last task (%)")
+    right.set_ylabel("final accuracy on the tasks before it (%)")
+    return figure, ("each strategy's lr grid (labels: lr): mean over seeds and 95% interval in both directions; stars: "
+                    "its tuned runs' mean;\ndashed: the most every seed-mean curve reaches, where clbench analyze "
+                    "compares them; dotted: the highest plasticity every single-seed curve reaches")
+
+
+def _error_bars(estimates: list[Estimate]) -> list[list[float]]:
+    return [[e.mean - e.low if e.low is not None else 0 for e in estimates],
+            [e.high - e.mean if e.high is not None else 0 for e in estimates]]
