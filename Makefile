@@ -1,4 +1,5 @@
-# Two commands on a fresh machine:  make run  (the default experiment)  and  make test  (the test suite).
+# Two commands on a fresh machine:  make run  (the default experiment)  and  make test  (the fast tests;
+# make test-all adds the end-to-end ones marked slow, as CI runs them).
 # Each sets up what it needs: Debian's Fashion-MNIST where apt is there, a virtual environment in
 # .venv with torch and clbench. Set PYTHON to choose the interpreter (3.10 or newer).
 PYTHON ?= python3
@@ -7,13 +8,16 @@ BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup run test data wheels gpu-install gpu-check gpu-runs
+.PHONY: setup run test test-all data wheels gpu-install gpu-check gpu-runs
 
 run: setup
 	$(BIN)/clbench run --strategy nanoadam
 	$(BIN)/clbench run --strategy adamw
 
 test: setup
+	$(BIN)/pytest -q -m "not slow"
+
+test-all: setup
 	$(BIN)/pytest -q
 
 setup: $(BIN)/clbench data

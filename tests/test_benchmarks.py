@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.startup import import_seconds  # noqa: E402
 
+pytestmark = pytest.mark.slow  # whole runs and benchmark scripts: the full suite (make test-all)
+
 
 def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,

@@ -181,6 +181,7 @@ def test_a_bare_side_means_the_strategy_at_its_defaults_and_settings_pick_a_vari
             parse_contrast(bad)
 
 
+@pytest.mark.slow
 def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_path):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0}, seeds=(0, 1, 2))
     result = analyzed(records_of(runs), len(runs))

@@ -54,18 +54,21 @@ def assert_one_line_error(result, *fragments, code=2):
         (["--strategy", "lwf", "--set", "optimizer=nanoadam", "--set", "density=2"], ["density must be in (0, 1]"]),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragments):
     results = tmp_path / "results"
     assert_one_line_error(clbench("run", "--smoke", "--no-progress", "--results", str(results), *args), *fragments)
     assert not results.exists() or not any(results.iterdir())
 
 
+@pytest.mark.slow
 def test_unwritable_results_folder_fails_before_running(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert_one_line_error(clbench("run", "--smoke", "--results", str(blocker / "runs")), "not a writable directory")
 
 
+@pytest.mark.slow
 def test_list_shows_every_name_with_a_description():
     out = clbench("list", "strategies").stdout
     for name, strategy in strategies().items():
@@ -74,6 +77,7 @@ def test_list_shows_every_name_with_a_description():
 
 
 # the optimizer strategies; the continual-learning methods run with every one of them in test_methods.py
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(name for name, s in strategies().items() if not is_method(s)))
 def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
     result = clbench("run", "--smoke", "--no-progress", "--strategy", strategy, "--results", str(tmp_path))
@@ -99,6 +103,7 @@ def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_run_prints_no_library_warnings(tmp_path):
     """Python's default warning filters, as a user has them: Avalanche's and timm's import-time
     warnings (a missing QP solver, say) must not reach the terminal."""
@@ -108,6 +113,7 @@ def test_a_run_prints_no_library_warnings(tmp_path):
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
+@pytest.mark.slow
 def test_nanoadam_records_its_mask_refreshes_and_warns_when_the_mask_never_refreshes(tmp_path):
     # --smoke trains one step per epoch: one mask per task with 1 epoch, 3 with 3 epochs and interval 1
     once = clbench("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--results", str(tmp_path / "a"))
@@ -127,6 +133,7 @@ def strategy_lr(name):
     return strategies()[name].defaults["lr"]
 
 
+@pytest.mark.slow
 def test_diverging_run_is_recorded_and_exits_1(tmp_path):
     result = clbench("run", "--smoke", "--no-progress", "--strategy", "adamw", "--set", "lr=1e30", "--set", "epochs=2",
                      "--results", str(tmp_path))
@@ -136,6 +143,7 @@ def test_diverging_run_is_recorded_and_exits_1(tmp_path):
     assert record["metrics"]["acc"] is None
 
 
+@pytest.mark.slow
 def test_seeds_run_one_record_each_and_a_rerun_skips_completed_ones(tmp_path):
     first = clbench("run", "--smoke", "--no-progress", "--seeds", "0,1", "--results", str(tmp_path))
     assert first.returncode == 0, first.stderr
@@ -149,6 +157,7 @@ def test_seeds_run_one_record_each_and_a_rerun_skips_completed_ones(tmp_path):
     assert all(records[seed].stat().st_mtime_ns == mtime for seed, mtime in written.items())
 
 
+@pytest.mark.slow
 def test_a_single_run_is_run_again_even_when_its_record_exists(tmp_path):
     first = clbench("run", "--smoke", "--no-progress", "--results", str(tmp_path))
     assert first.returncode == 0, first.stderr

@@ -15,6 +15,8 @@ from clbench.data.datasets import DataSource
 from clbench.registry import get_stream, strategies
 from clbench.training.engine import RunRequest, run_experiment
 
+pytestmark = pytest.mark.slow  # whole runs and benchmark scripts: the full suite (make test-all)
+
 DATA_DEPENDENT_SIZES = {"nonzero", "masked_select", "_unique", "_unique2", "unique_dim", "unique_consecutive",
                         "unique_dim_consecutive"}
 

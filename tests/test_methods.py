@@ -60,6 +60,7 @@ def test_a_bad_optimizer_or_a_setting_of_another_optimizer_is_refused(assignment
         resolve_config(get_stream("fashionmnist_mnist"), get_strategy("ewc"), [assignment])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_runs_with_every_optimizer(weights, method, optimizer):

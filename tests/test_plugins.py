@@ -42,6 +42,7 @@ def write(folder, name, text):
     return folder / name
 
 
+@pytest.mark.slow
 def test_a_plugin_strategy_and_stream_run_and_are_recorded(plugin_dir, tmp_path):
     write(plugin_dir, "adagrad.py", STRATEGY_FILE)
     write(plugin_dir, "digits.py", STREAM_FILE)
@@ -68,6 +69,7 @@ def test_plugins_folder_from_the_environment(plugin_dir, monkeypatch):
     ("", "defines neither STREAM"),
     (STRATEGY_FILE.replace("adagrad_plugin", "adamw"), "defines strategy 'adamw', which exists already"),
 ])
+@pytest.mark.slow
 def test_bad_plugin_files_are_named_with_their_line(plugin_dir, text, fragment):
     write(plugin_dir, "broken.py", text)
     registry.use_plugins([plugin_dir])
@@ -76,5 +78,6 @@ def test_bad_plugin_files_are_named_with_their_line(plugin_dir, text, fragment):
     assert_one_line_error(clbench("list", "strategies", "--plugins", str(plugin_dir)), fragment)
 
 
+@pytest.mark.slow
 def test_a_missing_plugin_folder_is_named(tmp_path):
     assert_one_line_error(clbench("list", "streams", "--plugins", str(tmp_path / "nowhere")), "nowhere does not exist")

@@ -188,6 +188,7 @@ def test_bad_sweep_files_name_the_file_key_and_line(tmp_path, text, fragments):
     ("strategy = 'adamw'\nlearning_rate = 1\n", "grid.toml:2: unknown key 'learning_rate'"),
     ("[set]\nepochs = 'x'\n", "grid.toml:2: --set epochs='x' is not a valid int"),
 ])
+@pytest.mark.slow
 def test_bad_sweep_file_is_one_line_exit_2_and_runs_nothing(tmp_path, text, fragment):
     results = tmp_path / "runs"
     result = clbench("sweep", str(sweep_file(tmp_path, text)), "--results", str(results))
@@ -195,6 +196,7 @@ def test_bad_sweep_file_is_one_line_exit_2_and_runs_nothing(tmp_path, text, frag
     assert not results.exists()
 
 
+@pytest.mark.slow
 def test_missing_sweep_file_and_bad_only_are_one_line_errors(tmp_path):
     assert_one_line_error(clbench("sweep", str(tmp_path / "none.toml"), "--dry-run"), "cannot read sweep file")
     path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\n')
@@ -202,6 +204,7 @@ def test_missing_sweep_file_and_bad_only_are_one_line_errors(tmp_path):
     assert_one_line_error(clbench("sweep", str(path), "--dry-run", "--only", "strategy=nanoadam"), "selects no run")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
 def test_cuda_runs_are_checked_where_they_run(tmp_path):
     path = sweep_file(tmp_path, 'strategy = "adamw"\n')
@@ -211,6 +214,7 @@ def test_cuda_runs_are_checked_where_they_run(tmp_path):
     assert login_node.returncode == 0 and "--device cuda" in login_node.stdout
 
 
+@pytest.mark.slow
 def test_dry_run_lists_runs_and_what_is_complete(tmp_path):
     path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\nseeds = [0, 1]\n')
     (done,) = [run for run in load_sweep(path, tmp_path / "runs") if run.strategy == "sgd" and run.seed == 1]
@@ -243,6 +247,7 @@ def manifest(folder: Path, name: str = "grid") -> dict:
     return json.loads((folder / f"{name}.sweep.json").read_text())
 
 
+@pytest.mark.slow
 def test_local_workers_run_the_grid_and_report_what_did_not_complete(tmp_path):
     path, results = sweep_file(tmp_path, SMOKE_GRID), tmp_path / "runs"
     result = clbench("sweep", str(path), "--workers", "2", "--results", str(results), "--no-progress")
@@ -271,6 +276,7 @@ def current_umask() -> int:
     return mask
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["ray", "slurm"])
 def test_ray_and_submitit_executors_run_the_grid(tmp_path, executor):
     pytest.importorskip({"ray": "ray", "slurm": "submitit"}[executor])
@@ -283,6 +289,7 @@ def test_ray_and_submitit_executors_run_the_grid(tmp_path, executor):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_local_workers_share_the_gpus(tmp_path):
@@ -313,6 +320,7 @@ def test_more_local_workers_than_gpus_run_several_runs_on_each_gpu(tmp_path, mon
     assert sorted(gpus_seen[:4]) == ["0", "0", "1", "1"] and set(gpus_seen) == {"0", "1"}
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_midway_finishes_only_the_missing_runs(tmp_path):
     path, results = sweep_file(tmp_path, 'strategy = ["adamw", "sgd", "nanoadam"]\nsmoke = true\n'), tmp_path / "runs"
     command = [CLBENCH, "sweep", str(path), "--results", str(results), "--no-progress"]
@@ -335,6 +343,7 @@ def test_a_sweep_killed_midway_finishes_only_the_missing_runs(tmp_path):
     assert not list(results.rglob(".*.tmp")) and not list(results.rglob("*.lock"))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_sweep_and_its_runs_like_ctrl_c(tmp_path):
     path, results = sweep_file(tmp_path, 'strategy = ["adamw", "sgd", "nanoadam"]\nsmoke = true\n'), tmp_path / "runs"
     sweep = subprocess.Popen([CLBENCH, "sweep", str(path), "--results", str(results), "--no-progress"],
@@ -350,6 +359,7 @@ def test_sigterm_stops_the_sweep_and_its_runs_like_ctrl_c(tmp_path):
     assert "not run" in out and not list(results.rglob("*.lock"))  # the stopped run released its lock
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_grid_train_each_run_once(tmp_path):
     path, results = sweep_file(tmp_path, 'strategy = ["adamw", "sgd", "nanoadam"]\nsmoke = true\n'), tmp_path / "runs"
     command = [CLBENCH, "sweep", str(path), "--results", str(results), "--no-progress"]
@@ -382,6 +392,7 @@ def test_a_forked_local_run_writes_what_a_new_process_writes(tmp_path):
     assert forked["env"]["torch_threads"] == new["env"]["torch_threads"] == 1
 
 
+@pytest.mark.slow
 def test_a_run_whose_lock_is_held_is_left_to_its_holder(tmp_path):
     results = tmp_path / "runs"
     (run,) = load_sweep(sweep_file(tmp_path, 'strategy = "sgd"\nsmoke = true\n'), results)

@@ -185,6 +185,7 @@ def test_a_run_takes_the_tuned_choice_and_names_the_file(tuned_file):
         assert config["lr"] == [1e-3, 1e-3] and config["tuned"] == tuned_file.name and file.path == tuned_file
 
 
+@pytest.mark.slow
 def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file):
     stream = get_stream("fashionmnist_mnist")
     with pytest.raises(UsageError, match=r"does not match this run: its run settings differ: epochs=1 there, 3 here"):
@@ -231,6 +232,7 @@ def test_a_sweep_plans_its_runs_with_the_tuned_choice(tuned_file, tmp_path):
         load_sweep(grid, tmp_path / "runs")
 
 
+@pytest.mark.slow
 def test_tune_then_run_tuned_end_to_end(tmp_path):
     """Real smoke trials of a 2-point grid, then a run with the choice, its record naming the file."""
     tuned_dir = tmp_path / "tuned"
@@ -280,6 +282,7 @@ def test_tune_sweep_tunes_every_configuration_the_sweep_runs_tuned(tmp_path):
     assert len(set(replay.values())) == 2 and all("__replay__" in name for name in replay.values())
 
 
+@pytest.mark.slow
 def test_tune_sweep_refuses_what_the_sweep_file_already_says(tmp_path):
     sweep = tmp_path / "grid.toml"
     sweep.write_text('strategy = "adamw"\nsmoke = true\n')

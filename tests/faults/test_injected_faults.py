@@ -59,6 +59,7 @@ def smoke(plugins, results, *settings):
                    "--results", str(results), *(a for s in settings for a in ("--set", s)))
 
 
+@pytest.mark.slow
 def test_nan_weight_stops_the_run_as_diverged_and_other_seeds_go_on(faulty, tmp_path):
     # task 0 trains at lr 1e-3, task 1 at 0.5: the NaN appears at task 1, step 2; 4 steps per task
     result = smoke(faulty, tmp_path, "lr=1e-3,0.5", "batch_size=16")
@@ -109,6 +110,7 @@ def test_a_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_a_corrupt_checkpoint_stops_the_run_with_exit_2(tmp_path):
     first = clbench("run", "--smoke", "--no-progress", "--results", str(tmp_path), "--keep-checkpoints")
     assert first.returncode == 0, first.stderr
@@ -152,6 +154,7 @@ def test_concurrent_writers_lose_nothing_and_readers_never_see_half_a_record(tmp
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary file left behind"
 
 
+@pytest.mark.slow
 def test_junk_in_the_results_folder_is_reported_by_every_reader(tmp_path):
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "s__adamw__b__seed0__junk.json").write_bytes(os.urandom(64))
