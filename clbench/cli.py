@@ -406,7 +406,8 @@ def _analyze(args) -> int:
         from clbench.reporting.curves import lr_curves
         from clbench.reporting.plots import plot_curves
 
-        paths = plot_analysis(analysis, args.figures, args.file.stem) + plot_curves(lr_curves(trials), [], args.figures)
+        paths = plot_analysis(analysis, args.figures, args.file.stem)
+        paths += plot_curves(lr_curves(trials), [], args.figures, prefix=f"{args.file.stem}__")
         for path in paths:
             print(path, file=sys.stderr if args.out is None else sys.stdout)
     return 0

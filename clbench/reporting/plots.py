@@ -153,15 +153,16 @@ def _drift_per_block(table: Table, colours):
     return figure, "backbone drift per block after the last task (mean over seeds), input side on the left"
 
 
-def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path) -> list[Path]:
+def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path, prefix: str = "") -> list[Path]:
     """Per group of lr curves: the lr sensitivity of validation accuracy, test accuracy and
     forgetting, and the plasticity-forgetting plane; the tuned choice (the runs of the matching
-    tuned table) marked on both."""
+    tuned table) marked on both. `prefix` starts every file name (a sweep's, so that its figures
+    do not replace those of other curves of the same stream and backbone)."""
     written = []
     for group in groups:
         tuned = _tuned_rows(group, tables)
         colours = {strategy: plt.get_cmap("tab10")(i % 10) for i, strategy in enumerate(sorted(group.curves))}
-        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{group.stream}__{group.backbone}__freeze_norm_stats-"
+        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{prefix}{group.stream}__{group.backbone}__freeze_norm_stats-"
                                                   f"{group.settings.get('freeze_norm_stats')}")
         for name, draw in (("lr_sensitivity", _lr_sensitivity), ("plasticity_forgetting", _plasticity_forgetting)):
             figure, caption = draw(group, tuned, colours)
