@@ -30,6 +30,25 @@ def identifying(config: dict) -> dict:
             if not (key in SETTINGS_ADDED_LATER and value == SETTINGS_ADDED_LATER[key])}
 
 
+def curve_settings(config: dict) -> dict:
+    """The settings the runs of one lr curve share: the identifying ones but the lr and the tuned
+    file that chose it."""
+    return {key: value for key, value in identifying(config).items() if key not in ("lr", "tuned")}
+
+
+def one_value(value):
+    """A per-task setting with one value for every task, such as lr, as that value."""
+    if isinstance(value, list) and value and all(v == value[0] for v in value):
+        return value[0]
+    return value
+
+
+def differing_keys(configs: list[dict]) -> set[str]:
+    """The keys whose values are not the same in all the configs (a key some lack counts as None there)."""
+    return {key for key in set().union(*configs)
+            if len({json.dumps(config.get(key), sort_keys=True) for config in configs}) > 1}
+
+
 def config_hash(config: dict) -> str:
     """Short stable hash of a resolved configuration, to tell apart runs of different settings."""
     return hashlib.sha256(json.dumps(identifying(config), sort_keys=True).encode()).hexdigest()[:8]

@@ -36,7 +36,7 @@ from clbench.reporting.leaderboard import RUN_SETTINGS
 from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference
 from clbench.reporting.stats import (CONFIDENCE, Estimate, PairedComparison, holm, holm_corrected, mean_interval,
                                      paired_comparison)
-from clbench.records import identifying, strategy_label
+from clbench.records import curve_settings, identifying, strategy_label
 
 METRICS = ("forgetting", "acc")
 
@@ -125,8 +125,8 @@ def sweep_trials(trials: list[dict], planned: list[dict]) -> list[dict]:
 
 
 def _configuration(record: dict) -> str:
-    config = {k: v for k, v in identifying(record["config"]).items() if k not in ("lr", "tuned")}
-    return json.dumps([record["stream"], record["backbone"], strategy_label(record), config], sort_keys=True)
+    return json.dumps([record["stream"], record["backbone"], strategy_label(record), curve_settings(record["config"])],
+                      sort_keys=True)
 
 
 def _hours(records) -> float:

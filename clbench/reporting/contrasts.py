@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass
 
 from clbench.errors import UsageError
-from clbench.records import identifying, strategy_label
+from clbench.records import curve_settings, differing_keys, one_value, strategy_label
 
 # sweep files that name no contrasts: the questions the first campaign asked
 DEFAULT_CONTRASTS = ("nanoadam - adamw", "replay + nanoadam - replay + adamw", "nanoadam mask_biases=true - adamw")
-_NOT_A_VARIANT = ("lr", "tuned")  # settings tuned per variant, or naming its tuned file
 
 
 @dataclass(frozen=True)
@@ -25,12 +24,9 @@ class Side:
     label: str
     settings: tuple[tuple[str, object], ...]  # (key, value) the records must have
 
-    def text(self) -> str:
-        return " ".join([self.label, *(f"{key}={json.dumps(value)}" for key, value in self.settings)])
-
     def candidates(self, records: list[dict]) -> list[dict]:
         return [r for r in records if strategy_label(r) == self.label
-                and all(_value(r["config"].get(key)) == value for key, value in self.settings)]
+                and all(one_value(r["config"].get(key)) == value for key, value in self.settings)]
 
 
 @dataclass(frozen=True)
@@ -72,25 +68,12 @@ def side_records(side: Side, records: list[dict], defaults: dict | None) -> list
     candidates = side.candidates(records)
     variants: dict[str, list[dict]] = {}
     for record in candidates:
-        variants.setdefault(_variant_key(record), []).append(record)
+        variants.setdefault(json.dumps(curve_settings(record["config"]), sort_keys=True), []).append(record)
     if len(variants) <= 1:
         return candidates
-    configs = [group[0]["config"] for group in variants.values()]
-    differing = {key for key in set().union(*configs) - set(_NOT_A_VARIANT)
-                 if len({json.dumps(config.get(key), sort_keys=True) for config in configs}) > 1}
-    at_defaults = [group for group in variants.values()
-                   if defaults is not None and all(_value(group[0]["config"].get(key)) == _value(defaults.get(key))
+    configs = [json.loads(key) for key in variants]
+    differing = differing_keys(configs)
+    at_defaults = [group for group, config in zip(variants.values(), configs)
+                   if defaults is not None and all(one_value(config.get(key)) == one_value(defaults.get(key))
                                                    for key in differing)]
     return at_defaults[0] if len(at_defaults) == 1 else []
-
-
-def _variant_key(record: dict) -> str:
-    return json.dumps({k: v for k, v in identifying(record["config"]).items() if k not in _NOT_A_VARIANT},
-                      sort_keys=True)
-
-
-def _value(value):
-    """A per-task setting with one value for every task compares as that value."""
-    if isinstance(value, list) and len(value) > 0 and all(v == value[0] for v in value):
-        return value[0]
-    return value

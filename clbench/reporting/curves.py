@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from clbench.reporting.leaderboard import table_settings
-from clbench.records import config_hash, identifying, strategy_label
+from clbench.records import config_hash, curve_settings, differing_keys, one_value, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 
 
@@ -54,8 +54,8 @@ def lr_curves(records: list[dict]) -> list[CurveGroup]:
         settings = table_settings(record)
         key = (record["stream"], record["backbone"], config_hash(settings))
         groups.setdefault(key, CurveGroup(record["stream"], record["backbone"], settings))
-        rest = {k: v for k, v in identifying(record["config"]).items() if k not in ("lr", "tuned")}
-        by_curve[key, strategy_label(record), json.dumps(rest, sort_keys=True), record["seed"]].append(record)
+        rest = json.dumps(curve_settings(record["config"]), sort_keys=True)
+        by_curve[key, strategy_label(record), rest, record["seed"]].append(record)
     names = _variant_names({(key, strategy, rest) for key, strategy, rest, _ in by_curve})
     for (key, strategy, rest, seed), runs in by_curve.items():
         if len(runs) >= 3:
@@ -73,17 +73,10 @@ def _variant_names(variants: set[tuple]) -> dict[tuple, str]:
     names = {}
     for (_, strategy), group in by_strategy.items():
         configs = [json.loads(rest) for _, _, rest in group]
-        differing = sorted({k for config in configs for k in config
-                            if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1})
+        differing = sorted(differing_keys(configs))
         for variant, config in zip(group, configs):
-            names[variant] = " ".join([strategy, *(f"{k}={_setting_text(config.get(k))}" for k in differing)])
+            names[variant] = " ".join([strategy, *(f"{k}={json.dumps(one_value(config.get(k)))}" for k in differing)])
     return names
-
-
-def _setting_text(value) -> str:
-    if isinstance(value, list) and value and all(v == value[0] for v in value):
-        value = value[0]
-    return json.dumps(value)
 
 
 def point_of(record: dict) -> Point:

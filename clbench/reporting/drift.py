@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from clbench.records import identifying, strategy_label
+from clbench.records import curve_settings, strategy_label
 
 MEASURES = ("drift_l2", "fraction_changed", "output_kl")
 _Z = 1.959963984540054  # the normal's 97.5% quantile
@@ -49,8 +49,8 @@ def rising_branch(runs: list[dict]) -> list[dict]:
     of highest plasticity; a run alone on its curve (a reported run at its tuned lr) is kept."""
     curves: dict[str, list[dict]] = {}
     for run in runs:
-        rest = {k: v for k, v in identifying(run["config"]).items() if k not in ("lr", "tuned")}
-        curves.setdefault(json.dumps([strategy_label(run), run["seed"], rest], sort_keys=True), []).append(run)
+        key = json.dumps([strategy_label(run), run["seed"], curve_settings(run["config"])], sort_keys=True)
+        curves.setdefault(key, []).append(run)
     kept = []
     for curve in curves.values():
         curve.sort(key=lambda r: r["config"]["lr"][0])

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from clbench.cli import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM
 from clbench.errors import UsageError
+from clbench.records import one_value
 from clbench.registry import closest
 
 if sys.version_info >= (3, 11):
@@ -67,10 +68,7 @@ class PlannedRun:
             return str(getattr(self, key)) in values
         if key not in self.config:
             return False
-        value = self.config[key]
-        if isinstance(value, list) and len(set(value)) == 1:
-            value = value[0]  # a per-task setting with one value for every task, such as lr
-        return _set_text(value, (key,), None) in values
+        return _set_text(one_value(self.config[key]), (key,), None) in values
 
     def run_args(self) -> list[str]:
         """The arguments of `clbench run` that define this run. --seeds, not --seed: a run whose
