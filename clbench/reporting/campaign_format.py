@@ -6,7 +6,7 @@ import json
 
 from clbench.reporting.campaign import Analysis, CellContrast, Pooled
 from clbench.reporting.drift import MEASURES as DRIFT_MEASURES
-from clbench.reporting.leaderboard_format import comparison_data, estimate_data, holm_p_text
+from clbench.reporting.leaderboard_format import comparison_data, estimate_data, holm_p_text, p_text
 from clbench.reporting.matched import MEASURES, MatchedDifference
 from clbench.reporting.stats import Estimate
 
@@ -99,7 +99,7 @@ def _p_text(comparison) -> str:
 
 
 def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+    return "–" if value is None else p_text(value)
 
 
 def _matched_text(m: MatchedDifference | None) -> str:

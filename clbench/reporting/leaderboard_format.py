@@ -134,7 +134,12 @@ def holm_p_text(comparison: PairedComparison | None) -> str:
     """The Holm-corrected p-value."""
     if comparison is None or comparison.p_holm is None:
         return ""
-    return f"{comparison.p_holm:.3f}" if comparison.p_holm >= 0.001 else f"{comparison.p_holm:.1e}"
+    return p_text(comparison.p_holm)
+
+
+def p_text(p: float) -> str:
+    """A p-value in three decimals, or in scientific notation below 0.001."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def _markdown(tables: list[Table], notes: list[str], matched: list[MatchedPlasticity],
