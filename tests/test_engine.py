@@ -60,3 +60,21 @@ def test_output_drift_is_zero_where_the_backbone_and_old_head_stay_and_positive_
     (kl,) = record["output_kl"][1]
     assert (kl > 1e-6) if drifts else (kl == 0.0)
     assert record["metrics"]["output_kl"] == kl
+
+
+def test_each_epochs_validation_accuracy_is_recorded_without_changing_the_run(tmp_path, monkeypatch):
+    from method_runs import method_run, tiny_weights
+
+    from clbench.training import engine
+
+    weights = tiny_weights(tmp_path)
+    record = method_run(weights, "adamw", "epochs=3", "batch_size=8")
+    per_epoch = record["val_epoch_accuracy"]
+    assert [len(task) for task in per_epoch] == [3, 3]
+    assert [task[-1] for task in per_epoch] == [record["val_accuracy_matrix"][i][i] for i in range(2)]
+    assert len({value for task in per_epoch for value in task}) > 1  # it does follow training
+    # the evaluation pass leaves every module's mode and the random state as training needs them
+    monkeypatch.setattr(engine.EpochValidation, "after_training_epoch", lambda self, strategy, **kwargs: None)
+    unvalidated = method_run(weights, "adamw", "epochs=3", "batch_size=8")
+    for key in ("accuracy_matrix", "val_accuracy_matrix", "metrics", "drift_per_layer_l2", "output_kl"):
+        assert record[key] == unvalidated[key], key

@@ -200,11 +200,11 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         return self._on_device[task, split]
 
     def forward(self):
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self._clbench_amp()):
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.uses_amp()):
             task = self._single_task()
             return super().forward() if task is None else self.model(self.mb_x, task)
 
-    def _clbench_amp(self) -> bool:
+    def uses_amp(self) -> bool:
         return self._clbench_config["amp"] and torch.device(self.device).type == "cuda"
 
 
@@ -303,6 +303,38 @@ class EvalPredictions(SupervisedPlugin):
         self.by_task[strategy.experience.current_experience] = torch.cat(self._batches).cpu()
 
 
+class EpochValidation(SupervisedPlugin):
+    """The new task's validation accuracy after every epoch (whether it has plateaued), appended to
+    `by_task[task]`. A plain forward pass in eval mode: no random draw, no running statistic moves,
+    and every module's train/eval mode is put back, so training goes on exactly as without it."""
+
+    def __init__(self):
+        super().__init__()
+        self.by_task: list[list[float]] = []  # the run's progress holds it, so that checkpoints keep it
+
+    def before_training_exp(self, strategy, **kwargs):
+        task = strategy.experience.current_experience
+        while len(self.by_task) <= task:
+            self.by_task.append([])
+
+    @torch.no_grad()
+    def after_training_epoch(self, strategy, **kwargs):
+        task = strategy.experience.current_experience
+        images, labels = strategy.data_on_device(task, "val")
+        modes = {module: module.training for module in strategy.model.modules()}
+        strategy.model.eval()
+        correct = torch.zeros((), dtype=torch.long, device=labels.device)
+        try:
+            for start in range(0, len(labels), strategy.eval_mb_size):
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=strategy.uses_amp()):
+                    logits = strategy.model(images[start:start + strategy.eval_mb_size], task)
+                correct += (logits.argmax(dim=1) == labels[start:start + strategy.eval_mb_size]).sum()
+        finally:
+            for module, training in modes.items():
+                module.train(training)
+        self.by_task[task].append(100.0 * correct.item() / len(labels))
+
+
 class FreezeNormStatistics(SupervisedPlugin):
     """Keeps normalisation layers' running statistics at their pretrained values during training,
     so that only the optimizer, not the data's statistics, moves the backbone."""
@@ -383,6 +415,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     # after prepare_model, so that a change of dtype is not counted as drift
     pretrained = {name: p.detach().to("cpu", copy=True) for name, p in model.backbone.named_parameters()}
     predictions = EvalPredictions()
+    epoch_validation = EpochValidation()
     cl_strategy = TaskIncrementalTemplate(
         clbench_strategy=request.strategy,
         clbench_config=config,
@@ -398,6 +431,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
             DivergenceCheck(config["divergence_check_every"]),
             ProgressBar(progress),
             predictions,
+            *([epoch_validation] if validated else []),
             *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),
             *([CosineSchedule()] if config["lr_schedule"] == "cosine" else []),
             *strategy_plugins,
@@ -432,6 +466,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     # each task's test predictions right after training on it, and the drift from them after each later task
     output_kl = progress_so_far.setdefault("output_kl", [])
     references = progress_so_far.setdefault("reference_log_probs", {})
+    epoch_validation.by_task = progress_so_far.setdefault("val_epoch_accuracy", [])
 
     def save(in_task: dict | None = None) -> None:
         elapsed = progress_so_far["elapsed_s"] + time.perf_counter() - start
@@ -515,6 +550,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         "val_accuracy_matrix": val_matrix if validated else None,
         "val_baseline_accuracy": val_baseline,
         "val_metrics": val_metrics,
+        # val_epoch_accuracy[i][e]: task i's validation accuracy after epoch e of training on it
+        "val_epoch_accuracy": epoch_validation.by_task if validated else None,
         "drift_per_layer_l2": drift["per_layer_l2"],
         # output_kl[i][j], j < i: mean KL divergence (nats) of task j's head's predictions on its test
         # data right after task j from those after task i
