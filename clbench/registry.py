@@ -10,7 +10,7 @@ from functools import cache
 
 from pathlib import Path
 
-from clbench.training.backbones import BACKBONES, BackboneSpec
+from clbench.training.offline_backbones import BACKBONES, BackboneSpec
 from clbench.errors import UsageError
 from clbench.plugins import PluginFile, load_plugin_files, plugin_dirs
 from clbench.strategy import Strategy

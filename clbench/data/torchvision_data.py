@@ -13,11 +13,17 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torchvision import datasets as tv
-from torchvision.datasets.utils import check_md5
 
 from clbench.data.datasets import DataSource, DatasetSpec, ImageSplits, cache_dir, data_roots
 from clbench.errors import UsageError
+
+
+def torchvision_class(name: str):
+    """torchvision.datasets' class `name`, imported when data are loaded: torchvision takes a second to
+    import, which naming the data sets (clbench list) should not pay."""
+    from torchvision import datasets
+
+    return getattr(datasets, name)
 
 
 @dataclass(frozen=True)
@@ -61,42 +67,44 @@ class TorchvisionData:
         return all(present)
 
     def _verify(self, root: Path) -> None:
+        from torchvision.datasets.utils import check_md5
+
         for path, md5 in self.files(root):
             if md5 is not None and not check_md5(str(path), md5):
                 raise UsageError(f"checksum mismatch in {path}: it is not {self.title}'s file or is truncated; "
                                  "delete it (downloads fetch it again) or point --data-root elsewhere")
 
 
-def _cifar(cls) -> TorchvisionData:
+def _cifar(name: str, classes: int) -> TorchvisionData:
     def files(root: Path):
+        cls = torchvision_class(name)
         folder = root / cls.base_folder
-        return [(folder / name, md5) for name, md5 in cls.train_list + cls.test_list] + [
+        return [(folder / file, md5) for file, md5 in cls.train_list + cls.test_list] + [
             (folder / cls.meta["filename"], cls.meta["md5"])]
 
     def arrays(root, train, download, size):
-        data = cls(str(root), train=train, download=download)
+        data = torchvision_class(name)(str(root), train=train, download=download)
         return data.data, data.targets
 
-    classes = 10 if cls is tv.CIFAR10 else 100
-    return TorchvisionData(cls.__name__.replace("CIFAR", "CIFAR-"), classes, files, arrays)
+    return TorchvisionData(name.replace("CIFAR", "CIFAR-"), classes, files, arrays)
 
 
 def _svhn_files(root: Path):
-    return [(root / name, md5) for split, (_, name, md5) in tv.SVHN.split_list.items() if split != "extra"]
+    return [(root / name, md5) for split, (_, name, md5) in torchvision_class("SVHN").split_list.items() if split != "extra"]
 
 
 def _svhn_arrays(root, train, download, size):
-    data = tv.SVHN(str(root), split="train" if train else "test", download=download)
+    data = torchvision_class("SVHN")(str(root), split="train" if train else "test", download=download)
     return data.data.transpose(0, 2, 3, 1), data.labels
 
 
-def _idx(cls) -> TorchvisionData:
+def _idx(name: str) -> TorchvisionData:
     """MNIST-format sets: torchvision keeps the downloaded .gz (md5 listed) and the decompressed files."""
 
     def files(root: Path):
-        raw = root / cls.__name__ / "raw"
+        raw = root / name / "raw"
         listed = []
-        for url, md5 in cls.resources:
+        for url, md5 in torchvision_class(name).resources:
             archive = raw / Path(url).name
             listed.append((raw / archive.stem, None))
             if archive.exists():
@@ -104,16 +112,16 @@ def _idx(cls) -> TorchvisionData:
         return listed
 
     def arrays(root, train, download, size):
-        data = cls(str(root), train=train, download=download)
+        data = torchvision_class(name)(str(root), train=train, download=download)
         return data.data, data.targets
 
-    return TorchvisionData(cls.__name__, 10, files, arrays)
+    return TorchvisionData(name, 10, files, arrays)
 
 
 def _flowers_files(root: Path):
     folder = root / "flowers-102"
-    return [(folder / "jpg", None)] + [(folder / name, md5) for key, (name, md5) in tv.Flowers102._file_dict.items()
-                                       if key != "image"]
+    listed = torchvision_class("Flowers102")._file_dict.items()
+    return [(folder / "jpg", None)] + [(folder / name, md5) for key, (name, md5) in listed if key != "image"]
 
 
 def _flowers_arrays(train_splits: tuple[str, ...]):
@@ -135,7 +143,7 @@ def _flowers_arrays(train_splits: tuple[str, ...]):
         transform = v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
         images, labels = [], []
         for split in train_splits if train else ("test",):
-            data = tv.Flowers102(str(root), split=split, download=download, loader=load_image, transform=transform)
+            data = torchvision_class("Flowers102")(str(root), split=split, download=download, loader=load_image, transform=transform)
             for image, label in (data[i] for i in range(len(data))):
                 images.append(image)
                 labels.append(label)
@@ -145,14 +153,14 @@ def _flowers_arrays(train_splits: tuple[str, ...]):
 
 
 TORCHVISION_DATASETS = {
-    "cifar10": DatasetSpec("CIFAR-10, 50k/10k 32x32 colour images, 10 classes (torchvision)", _cifar(tv.CIFAR10).load),
+    "cifar10": DatasetSpec("CIFAR-10, 50k/10k 32x32 colour images, 10 classes (torchvision)", _cifar("CIFAR10", 10).load),
     "cifar100": DatasetSpec("CIFAR-100, 50k/10k 32x32 colour images, 100 classes (torchvision)",
-                            _cifar(tv.CIFAR100).load),
+                            _cifar("CIFAR100", 100).load),
     "svhn": DatasetSpec("SVHN, 73k/26k 32x32 house-number digits (torchvision)",
                         TorchvisionData("SVHN", 10, _svhn_files, _svhn_arrays).load),
-    "mnist": DatasetSpec("MNIST, 60k/10k 28x28 digits (torchvision)", _idx(tv.MNIST).load),
+    "mnist": DatasetSpec("MNIST, 60k/10k 28x28 digits (torchvision)", _idx("MNIST").load),
     "kmnist": DatasetSpec("Kuzushiji-MNIST, 60k/10k 28x28 cursive Japanese characters (torchvision)",
-                          _idx(tv.KMNIST).load),
+                          _idx("KMNIST").load),
     "flowers102": DatasetSpec("Oxford Flowers102, official split 1,020/6,149, 102 classes (torchvision)",
                               TorchvisionData("Flowers102", 102, _flowers_files, _flowers_arrays(("train",))).load),
     "flowers102_trainval": DatasetSpec(

