@@ -540,6 +540,8 @@ def _list(args) -> int:
     width = max(len(name) for name in items)
     for name, item in sorted(items.items()):
         print(f"{name:<{width}}  {item.description}")
+    for plugin in registry.plugins():
+        print(f"plugin {plugin.path}  sha256 {plugin.sha256}")
     if args.what == "backbones":
         print("and any timm model name (e.g. resnet18, vit_large_patch16_224): weights from the timm hub, "
               "or --weights FILE")

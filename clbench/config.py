@@ -7,7 +7,7 @@ import math
 from clbench.errors import UsageError
 from clbench.methods.compose import chosen_optimizer, is_method, method_defaults
 from clbench.presets import paper_preset
-from clbench.registry import closest
+from clbench.registry import closest, plugin_hashes
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec
 
@@ -115,6 +115,8 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     for key in _NON_NEGATIVE_INTS:
         if config[key] < 0:
             raise UsageError(f"--set {key}={config[key]} is out of range; it must be 0 (all / the backbone's) or more")
+    if hashes := plugin_hashes(stream, *trained_by):
+        config["plugin_sha256"] = hashes  # part of the record's name: an edited plugin file is another run
     return config
 
 

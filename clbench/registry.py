@@ -55,6 +55,13 @@ def backbones() -> dict[str, BackboneSpec]:
     return BACKBONES
 
 
+def plugin_hashes(*items: StreamSpec | Strategy) -> list[str]:
+    """The sha256 of the plugin files that define `items` (a run's stream and strategies); none for
+    the built-in ones."""
+    return sorted({plugin.sha256 for plugin in plugins() for item in items
+                   if item is getattr(plugin.module, "STREAM", None) or item is getattr(plugin.module, "STRATEGY", None)})
+
+
 def get_stream(name: str) -> StreamSpec:
     return _lookup("stream", "streams", name, streams())
 

@@ -63,6 +63,42 @@ def test_plugins_folder_from_the_environment(plugin_dir, monkeypatch):
     assert "digits_twice" in registry.streams()
 
 
+def test_editing_a_plugin_file_changes_the_record_name_and_builtin_names_stay(plugin_dir):
+    from clbench.config import resolve_config
+    from clbench.records import record_path
+
+    def name(strategy: str) -> str:
+        registry.use_plugins([plugin_dir])
+        stream, chosen = registry.get_stream("digits_twice"), registry.get_strategy(strategy)
+        config = resolve_config(stream, chosen, [])
+        return record_path(plugin_dir, {"stream": stream.name, "strategy": chosen.name, "backbone": "b", "seed": 0,
+                                        "config": config}).name
+
+    write(plugin_dir, "adagrad_plugin.py", STRATEGY_FILE)
+    write(plugin_dir, "digits_twice.py", STREAM_FILE)
+    before, adamw_before = name("adagrad_plugin"), name("adamw")
+    write(plugin_dir, "adagrad_plugin.py", STRATEGY_FILE + "# an edit\n")
+    assert name("adagrad_plugin") != before
+    assert name("adamw") == adamw_before  # the stream's file did not change
+    write(plugin_dir, "digits_twice.py", STREAM_FILE + "# an edit\n")
+    assert name("adamw") != adamw_before
+    registry.use_plugins([])
+    builtin = resolve_config(registry.get_stream("fashionmnist_mnist"), registry.get_strategy("adamw"), [])
+    assert "plugin_sha256" not in builtin  # built-in runs keep their names
+
+
+def test_list_names_each_plugin_file_with_its_sha256(plugin_dir, capsys):
+    import hashlib
+
+    from clbench.cli import main
+
+    path = write(plugin_dir, "adagrad_plugin.py", STRATEGY_FILE)
+    assert main(["list", "strategies", "--plugins", str(plugin_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "adagrad_plugin" in out
+    assert f"plugin {path}  sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}" in out
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("x = 1\ndef broken(:\n", "broken.py:2: syntax error"),
     ("import os\nraise RuntimeError('no GPU here')\n", "broken.py:2: RuntimeError: no GPU here"),
