@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-import torch
 from torch.profiler import ProfilerActivity, profile
 
 
