@@ -69,6 +69,6 @@ gpu-check:
 
 gpu-runs:
 	for strategy in adamw nanoadam; do \
-		$(GPU_PYTHON) -m clbench.cli run --device cuda --strategy $$strategy --seed 0 --no-progress --results $(GPU_RECORDS)/runs || exit; \
+		$(GPU_PYTHON) -m clbench run --device cuda --strategy $$strategy --seed 0 --no-progress --results $(GPU_RECORDS)/runs || exit; \
 	done
 	$(GPU_PYTHON) benchmarks/throughput.py --device cuda --out $(GPU_RECORDS)/throughput-cuda.json

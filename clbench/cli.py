@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import warnings
 from pathlib import Path
 
 from clbench.errors import UsageError
 
-DEFAULT_STREAM = "fashionmnist_mnist"
-DEFAULT_STRATEGY = "nanoadam"
-DEFAULT_BACKBONE = "efficientnet_lite0"
+from clbench.run import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM, exit_code, interrupt_on_sigterm, resolve_device
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,105 +168,35 @@ def _add_execution_options(command: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    interrupt_on_sigterm()
+
+    def command() -> int:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
-    except UsageError as exc:
-        if debug:
-            raise
-        print(f"clbench: error: {exc}", file=sys.stderr)
-        return UsageError.exit_code
-    except KeyboardInterrupt:
-        print("clbench: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if debug:
-            raise
-        print(f"clbench: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
 
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # a scheduler's SIGTERM (scancel, preemption) ends clbench as Ctrl-C does: locks released
+    return exit_code(command, debug="--debug" in argv)
 
 
 def _run(args) -> int:
-    from clbench.quiet import importing_avalanche
-
-    with importing_avalanche():
-        from clbench.training.engine import RunRequest, run_experiment
-    from clbench.training.backbones import check_backbone_name
-    from clbench.training.checkpoints import Checkpointing, checkpoint_path
-    from clbench.config import resolve_config
-    from clbench.data.datasets import DataSource
-    from clbench.records import is_completed, record_path, save_record
-    from clbench.registry import get_strategy, get_stream, plugins, use_plugins
-    from clbench.reporting.report import format_run, mask_refresh_warning
-    from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
-    from clbench.tuning.tuned_files import tuned_config
+    from clbench.registry import use_plugins
+    from clbench.run import RunOptions, execute, plan_run, report
+    from clbench.training.runlock import ALREADY_RUNNING
 
     use_plugins(args.plugins)
-    stream = get_stream(args.stream)
-    strategy = get_strategy(args.strategy)
-    check_backbone_name(args.backbone)
-    if args.checkpoint_every < 0:
-        raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
-    tuned = None
-    if args.tuned:
-        config, tuned = tuned_config(stream, strategy, args.backbone, args.assignments, args.smoke, args.tuned)
-    else:
-        config = resolve_config(stream, strategy, args.assignments, smoke=args.smoke, backbone=args.backbone)
-    if args.weights is not None:
-        config["weights"] = str(args.weights)
-    device = _resolve_device(args.device)
-    _check_writable(args.results)
-
-    import torch
-
-    torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
-    source = DataSource(args.data_root, download=not args.no_download)
+    options = RunOptions(device=args.device, data_root=args.data_root, download=not args.no_download,
+                         plugins=tuple(args.plugins), checkpoint_every=args.checkpoint_every,
+                         keep_checkpoints=args.keep_checkpoints, restart=args.restart,
+                         skip_completed=bool(args.seeds),  # a batch resumes; a single run is always run
+                         progress=not args.no_progress)
     seeds = args.seeds or [args.seed]
-    unfinished = running_elsewhere = 0
-    for seed in seeds:
-        existing = record_path(args.results, {"stream": stream.name, "strategy": strategy.name,
-                                              "backbone": args.backbone, "seed": seed, "config": config})
-        checkpointing = Checkpointing(checkpoint_path(args.results, existing), args.checkpoint_every,
-                                      args.keep_checkpoints)
-        lock = RunLock(lock_path(checkpointing.path))
-        if not lock.acquire():
-            print(f"seed {seed}: skipped, already running in another process (lock {lock.path})")
-            running_elsewhere += 1
-            continue
-        try:
-            if args.seeds and is_completed(existing):  # a batch resumes; a single run is always run
-                print(f"seed {seed}: skipped, a completed record exists: {existing}")
-                continue
-            if args.restart:
-                checkpointing.path.unlink(missing_ok=True)
-            elif checkpointing.path.exists():
-                print(f"seed {seed}: continuing from checkpoint {checkpointing.path}")
-            request = RunRequest(stream, strategy, args.backbone, seed, config, device, source, checkpointing)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
-                record = run_experiment(request, progress=not args.no_progress)
-            record["plugins"] = [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()]
-            record["tuned"] = tuned.reference() if tuned else None
-            path = save_record(args.results, record)
-        finally:
-            lock.release()
-        print(format_run(record))
-        print(f"record: {path}")
-        if warning := mask_refresh_warning(record):
-            print(f"clbench: warning: {warning}", file=sys.stderr)
-        if record["status"] != "completed":
-            print(f"clbench: run {record['status']} (seed {seed}): {record['error']}", file=sys.stderr)
-            unfinished += 1
-    if unfinished:
+    specs = [plan_run(args.stream, args.strategy, args.backbone, seed, args.assignments, args.smoke, args.results,
+                      args.tuned, args.weights) for seed in seeds]
+    resolve_device(args.device)
+    _check_writable(args.results)
+    codes = [report(execute(spec, options)) for spec in specs]
+    if 1 in codes:
         return 1
-    return ALREADY_RUNNING if running_elsewhere == len(seeds) else 0
+    return ALREADY_RUNNING if all(code == ALREADY_RUNNING for code in codes) else 0
 
 
 def _sweep(args) -> int:
@@ -278,12 +204,11 @@ def _sweep(args) -> int:
     from clbench.sweeps.sweep import dry_run, run_sweep
 
     use_plugins(args.plugins)
-    run_options = _run_options(args)
+    options = _run_options(args)
     if args.dry_run:
-        return dry_run(args.file, args.results, args.only, run_options)
+        return dry_run(args.file, args.results, args.only, options)
     _check_writable(args.results)
-    return run_sweep(args.file, args.results, args.only, args.executor, _placement(args, args.results), run_options,
-                     progress=not args.no_progress)
+    return run_sweep(args.file, args.results, args.only, args.executor, _placement(args, args.results), options)
 
 
 def _tune(args) -> int:
@@ -309,31 +234,24 @@ def _tune(args) -> int:
     else:
         check_backbone_name(request.backbone)
         requests = [request]
-    run_options = _run_options(args)
+    options = _run_options(args)
     if not args.dry_run:
         _check_writable(args.trials)
         for tuned_dir in {r.tuned_dir for r in requests}:
             _check_writable(tuned_dir)
-    return tune(requests, args.executor, _placement(args, args.trials), run_options, progress=not args.no_progress,
-                dry_run=args.dry_run, name=args.sweep.stem if args.sweep else None)
+    return tune(requests, args.executor, _placement(args, args.trials), options, dry_run=args.dry_run,
+                name=args.sweep.stem if args.sweep else None)
 
 
-def _run_options(args) -> list[str]:
-    """The options every `clbench run` of a sweep or tuning gets."""
-    if args.checkpoint_every < 0:
-        raise UsageError(f"--checkpoint-every {args.checkpoint_every} is negative; give a number of steps, or 0")
+def _run_options(args):
+    """The options every run of a sweep or tuning gets."""
+    from clbench.run import RunOptions
+
     if args.executor == "local":
-        _resolve_device(args.device)  # Ray and Slurm runs check it where they run: a login node has no GPU
-    run_options = ["--device", args.device]
-    if args.data_root:
-        run_options += ["--data-root", str(args.data_root.resolve())]
-    if args.no_download:
-        run_options.append("--no-download")
-    for folder in args.plugins:
-        run_options += ["--plugins", str(folder.resolve())]
-    if args.checkpoint_every:
-        run_options += ["--checkpoint-every", str(args.checkpoint_every)]
-    return run_options
+        resolve_device(args.device)  # Ray and Slurm runs check it where they run: a login node has no GPU
+    return RunOptions(device=args.device, data_root=args.data_root.resolve() if args.data_root else None,
+                      download=not args.no_download, plugins=tuple(folder.resolve() for folder in args.plugins),
+                      checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
 
 
 def _placement(args, folder: Path):
@@ -506,7 +424,7 @@ def _inspect(args) -> int:
     import torch
 
     torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
-    request = InspectRequest(stream, args.backbone, args.weights, settings, args.seed, _resolve_device(args.device),
+    request = InspectRequest(stream, args.backbone, args.weights, settings, args.seed, resolve_device(args.device),
                              DataSource(args.data_root, download=not args.no_download))
     with silenced():
         record, paths = run_inspection(request, args.out)
@@ -548,16 +466,6 @@ def _list(args) -> int:
     return 0
 
 
-def _resolve_device(choice: str) -> str:
-    import torch
-
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
-    return choice
-
-
 def _check_writable(results: Path, option: str = "--results") -> None:
     """Fail before the run, not after it, when the record could not be written."""
     existing = next((p for p in [results, *results.parents] if p.exists()), Path("."))
@@ -568,6 +476,3 @@ def _check_writable(results: Path, option: str = "--results") -> None:
 
 _COMMANDS = {"run": _run, "sweep": _sweep, "tune": _tune, "leaderboard": _leaderboard, "plot": _plot,
              "analyze": _analyze, "inspect": _inspect, "list": _list}
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -80,7 +80,7 @@ def test_a_lora_run_completes_and_moves_only_the_adapted_layers():
     config = resolve_config(stream, lora, ["val_fraction=0"], smoke=True)
     record = run_experiment(RunRequest(stream, lora, "efficientnet_lite0", 0, config, "cpu", DataSource()),
                             progress=False)
-    assert record["status"] == "completed" and record["strategy"] == "lora"
+    assert record["status"] == "completed", record["error"]
     drift = record["drift_per_layer_l2"]
     assert drift["conv_stem.weight"] > 0 and drift["blocks.1.0.conv_pw.weight"] > 0
     assert drift["blocks.1.0.conv_dw.weight"] == 0 and drift["bn1.weight"] == 0

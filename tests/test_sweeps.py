@@ -18,6 +18,7 @@ from clbench.training.checkpoints import checkpoint_path
 from clbench.errors import UsageError
 from clbench.records import is_completed
 from clbench.registry import get_stream
+from clbench.run import RunOptions, plan_run
 from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
 from clbench.sweeps import executors
 from clbench.sweeps.executors import Job, Outcome, Placement, execute
@@ -313,7 +314,8 @@ def test_more_local_workers_than_gpus_run_several_runs_on_each_gpu(tmp_path, mon
 
     monkeypatch.setattr(executors, "_local_gpu_count", lambda device: 2)
     monkeypatch.setattr(executors, "execute", fake_execute)
-    jobs = [Job(("--seed", str(i)), tmp_path / f"{i}.json", tmp_path / f"{i}.log") for i in range(8)]
+    jobs = [Job(plan_run("fashionmnist_mnist", "sgd", "efficientnet_lite0", i, smoke=True, results=tmp_path),
+                RunOptions(), tmp_path / f"{i}.log") for i in range(8)]
     done = []
     executors.run_local(jobs, lambda job, outcome: done.append(outcome.status), Placement(workers=4, device="cuda"))
     assert done == ["completed"] * 8
@@ -382,7 +384,7 @@ def test_a_forked_local_run_writes_what_a_new_process_writes(tmp_path):
     for forked in (False, True):
         results = tmp_path / ("forked" if forked else "new")
         (run,) = load_sweep(sweep_file(tmp_path, 'strategy = "nanoadam"\nsmoke = true\n'), results)
-        job = Job((*run.run_args(), "--results", str(results), "--no-progress"), run.record, results / "run.log")
+        job = Job(run, RunOptions(progress=False, skip_completed=True), results / "run.log")
         outcome = execute(job, {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, forked=forked)
         assert outcome.status == "completed", outcome.reason
         found.append(json.loads(run.record.read_text()))

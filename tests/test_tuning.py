@@ -11,6 +11,7 @@ import pytest
 from clbench.config import resolve_config
 from clbench.errors import UsageError
 from clbench.registry import get_strategy, get_stream
+from clbench.run import RunOptions
 from clbench.sweeps.executors import Placement
 from clbench.sweeps.spec import load_sweep
 from clbench.tuning.space import lr_grid, widened
@@ -39,7 +40,7 @@ def write_trials(req: TuneRequest, outcome) -> None:
 
 def run_tune(req: TuneRequest, capsys=None) -> tuple[int, dict | None]:
     """tune() where every trial's record already exists: the executor is never called."""
-    code = tune([req], "local", Placement(), [], progress=False)
+    code = tune([req], "local", Placement(), RunOptions(progress=False))
     files = list(req.tuned_dir.glob("*.json"))
     return code, (json.loads(files[0].read_text()) if files else None)
 
@@ -135,10 +136,13 @@ def test_first_task_and_per_task_modes_choose_on_what_each_may_see(tmp_path):
         assert run_tune(req)[1]["choice"] == {"lr": choice}, mode
 
 
-def test_a_trial_that_cannot_complete_writes_no_file(tmp_path, capsys):
+def test_a_trial_that_cannot_complete_writes_no_file(tmp_path, capsys, monkeypatch):
+    from clbench.sweeps import executors
+
     req = request(tmp_path, points=2)
-    write_trials(req, lambda lr: ("failed", None, None))  # run again, and refused: epochs=0 is invalid
-    code = tune([req], "local", Placement(), ["--set", "epochs=0"], progress=False)
+    write_trials(req, lambda lr: ("failed", None, None))  # run again, and failed again
+    monkeypatch.setattr(executors, "execute", lambda job, env, forked=False: executors.Outcome("failed", "oom", 0.0))
+    code = tune([req], "local", Placement(), RunOptions(progress=False))
     assert code == 1 and not list(req.tuned_dir.glob("*.json"))
     assert "adamw: not tuned, some trials did not complete" in capsys.readouterr().err
 
@@ -274,7 +278,7 @@ def test_tune_sweep_tunes_every_configuration_the_sweep_runs_tuned(tmp_path):
         for strategy in req.strategies:
             write_trials(dataclasses.replace(req, strategies=[strategy]),
                          lambda lr: ("completed", [[best(lr)] * 5] * 5, [[0.0] * 5] * 5))
-    assert tune(requests, "local", Placement(), [], progress=False, name=sweep.stem) == 0
+    assert tune(requests, "local", Placement(), RunOptions(progress=False), name=sweep.stem) == 0
     assert len(list(tuned_dir.glob("*.json"))) == 8 and (tmp_path / "tuning" / "campaign.tune.json").exists()
     runs = load_sweep(sweep, tmp_path / "runs")
     assert len(runs) == 2 * 2 * 4 + 2 * 2 and all(run.tuned for run in runs if run.strategy != "sgd")

@@ -24,14 +24,23 @@ from typing import Callable
 from clbench.errors import UsageError
 from clbench.quiet import import_quietly
 from clbench.records import is_completed
+from clbench.run import RunOptions, RunSpec
 from clbench.training.runlock import ALREADY_RUNNING
 
 
 @dataclass(frozen=True)
 class Job:
-    args: tuple[str, ...]  # the arguments of `clbench run`
-    record: Path  # the record the run writes
+    spec: RunSpec  # the run, planned
+    options: RunOptions
     log: Path  # where its output goes
+
+    @property
+    def record(self) -> Path:
+        return self.spec.record
+
+    def run_args(self) -> list[str]:
+        """The arguments of the `clbench run` that does the same."""
+        return [*self.spec.run_args(), "--results", str(self.spec.record.parent), *self.options.run_args()]
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ OnDone = Callable[[Job, Outcome], None]
 
 _live: set = set()  # this process's running `clbench run` children (Popen or _ForkedRun)
 _live_lock = threading.Lock()
-_PRELOAD = ["clbench.cli", "clbench.training.engine"]  # what the forkserver imports once for every run
+_PRELOAD = ["clbench.run", "clbench.training.engine"]  # what the forkserver imports once for every run
 
 
 def execute(job: Job, env: dict[str, str], forked: bool = False) -> Outcome:
@@ -72,13 +81,13 @@ def execute(job: Job, env: dict[str, str], forked: bool = False) -> Outcome:
     job.log.parent.mkdir(parents=True, exist_ok=True)
     with open(job.log, "a") as log:
         log.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} on {platform.node()}: "
-                  f"clbench run {shlex.join(job.args)}\n")
+                  f"clbench run {shlex.join(job.run_args())}\n")
         log.flush()
         offset = log.tell()
         if forked:
             process = _ForkedRun(job, env)
         else:
-            process = subprocess.Popen([sys.executable, "-m", "clbench.cli", "run", *job.args],
+            process = subprocess.Popen([sys.executable, "-m", "clbench", "run", *job.run_args()],
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"})
         with _live_lock:
@@ -109,7 +118,7 @@ class _ForkedRun:
 
 
 def _run_forked(job: Job, env: dict[str, str]) -> None:
-    """The forked child: output to the run's log, the job's environment, then `clbench run`."""
+    """The forked child: output to the run's log, the job's environment, then the run."""
     log = os.open(job.log, os.O_WRONLY | os.O_APPEND)
     for stream in (1, 2):
         os.dup2(log, stream)
@@ -120,9 +129,9 @@ def _run_forked(job: Job, env: dict[str, str]) -> None:
     import torch
 
     torch.set_num_threads(int(env["OMP_NUM_THREADS"]))  # OpenMP read the variable when the server started
-    from clbench.cli import main
+    from clbench.run import run_in_worker
 
-    raise SystemExit(main(["run", *job.args]))
+    raise SystemExit(run_in_worker(job.spec, job.options))
 
 
 def stop_running_children() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from clbench.atomic import write_text_atomically
 from clbench.records import is_completed
 from clbench.sweeps.executors import Outcome
-from clbench.sweeps.spec import PlannedRun
+from clbench.run import RunSpec
 
 # In the order the summary lists them; "skipped": completed before this sweep started.
 STATUSES = ("completed", "skipped", "diverged", "failed", "invalid", "running elsewhere", "not run")
@@ -19,11 +19,11 @@ _MEANING = {"completed": "trained now", "skipped": "completed before", "invalid"
             "running elsewhere": "another process is training them", "not run": "the sweep stopped first"}
 
 
-def log_path(results: Path, run: PlannedRun) -> Path:
+def log_path(results: Path, run: RunSpec) -> Path:
     return Path(results) / "logs" / f"{run.record.stem}.log"
 
 
-def sweep_manifest(sweep_file: Path, results: Path, executor: str, runs: list[PlannedRun],
+def sweep_manifest(sweep_file: Path, results: Path, executor: str, runs: list[RunSpec],
                    complete: set[Path]) -> Manifest:
     """<results>/<sweep file's stem>.sweep.json, naming the sweep file and its hash."""
     source = {"sweep": str(sweep_file), "sweep_sha256": hashlib.sha256(Path(sweep_file).read_bytes()).hexdigest()}
@@ -32,7 +32,7 @@ def sweep_manifest(sweep_file: Path, results: Path, executor: str, runs: list[Pl
 
 
 class Manifest:
-    def __init__(self, path: Path, title: str, source: dict, results: Path, executor: str, runs: list[PlannedRun],
+    def __init__(self, path: Path, title: str, source: dict, results: Path, executor: str, runs: list[RunSpec],
                  complete: set[Path]):
         """source: what the runs come from (a sweep file and its hash, a tuning command)."""
         self.path, self.title, self.results = Path(path), title, Path(results)
@@ -42,7 +42,7 @@ class Manifest:
                                      "reason": None, "wall_s": None} for run in runs}
         self.header = {**source, "executor": executor, "started": _now(), "finished": None}
 
-    def update(self, run: PlannedRun, outcome: Outcome) -> None:
+    def update(self, run: RunSpec, outcome: Outcome) -> None:
         self.entries[run.record].update(status=outcome.status, reason=outcome.reason, wall_s=round(outcome.wall_s, 1))
         self.save()
 

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import shlex
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from clbench.cli import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM
 from clbench.errors import UsageError
 from clbench.records import one_value
+from clbench.run import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM, RunSpec, plan_run
 from clbench.registry import closest
 
 if sys.version_info >= (3, 11):
@@ -47,43 +46,16 @@ _DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone":
              "seeds": [0], "smoke": False, "tuned": False, "set": {}, "strategies": {}}
 
 
-@dataclass(frozen=True)
-class PlannedRun:
-    """One `clbench run` of a sweep, and the record it writes."""
-
-    stream: str
-    strategy: str
-    backbone: str
-    seed: int
-    assignments: tuple[str, ...]  # --set key=value, as the command line takes them
-    smoke: bool
-    record: Path
-    config: dict  # every resolved setting of the run
-    tuned: Path | None = None  # the tuned-settings file applied (clbench run --tuned); the file or folder
-    #                            the sweep names, when loaded with resolve_tuned=False
-
-    def matches(self, key: str, values: list[str]) -> bool:
-        """Whether the run's stream, strategy, backbone, seed or setting `key` is one of `values`."""
-        if key in ("stream", "strategy", "backbone", "seed"):
-            return str(getattr(self, key)) in values
-        if key not in self.config:
-            return False
-        return _set_text(one_value(self.config[key]), (key,), None) in values
-
-    def run_args(self) -> list[str]:
-        """The arguments of `clbench run` that define this run. --seeds, not --seed: a run whose
-        record was completed by another worker since the sweep started is skipped, not redone."""
-        args = ["--stream", self.stream, "--strategy", self.strategy, "--backbone", self.backbone,
-                "--seeds", str(self.seed)]
-        for assignment in self.assignments:
-            args += ["--set", assignment]
-        return args + (["--smoke"] if self.smoke else []) + (["--tuned", str(self.tuned)] if self.tuned else [])
-
-    def label(self) -> str:
-        return shlex.join(["clbench", "run", *self.run_args()])
+def matches(run: RunSpec, key: str, values: list[str]) -> bool:
+    """Whether the run's stream, strategy, backbone, seed or setting `key` is one of `values` (--only)."""
+    if key in ("stream", "strategy", "backbone", "seed"):
+        return str(getattr(run, key)) in values
+    if key not in run.config:
+        return False
+    return _set_text(one_value(run.config[key]), (key,), None) in values
 
 
-def load_sweep(path: Path, results: Path, resolve_tuned: bool = True) -> list[PlannedRun]:
+def load_sweep(path: Path, results: Path, resolve_tuned: bool = True) -> list[RunSpec]:
     """Every run the sweep file declares, in order, without duplicates, each validated as
     `clbench run` would validate it. Any problem is a UsageError naming the file, key and line.
     resolve_tuned=False: runs of `tuned` grids without the tuned choice (not made yet), for clbench tune."""
@@ -99,7 +71,7 @@ def load_sweep(path: Path, results: Path, resolve_tuned: bool = True) -> list[Pl
     else:
         prefixes = [("grid", i) for i in range(len(grids))]
     _check_tables(data, (), where)
-    runs: dict[Path, PlannedRun] = {}
+    runs: dict[Path, RunSpec] = {}
     for grid, prefix in zip(grids, prefixes):
         _check_keys(grid, GRID_KEYS, prefix, where)
         _check_tables(grid, prefix, where)
@@ -152,7 +124,7 @@ def _merged(top: dict, grid: dict) -> dict:
 
 
 def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, results: Path,
-            resolve_tuned: bool) -> list[PlannedRun]:
+            resolve_tuned: bool) -> list[RunSpec]:
     """The runs of one grid (its keys merged with the top level's); own_strategies: the
     [strategies] tables written in the grid itself, which must name strategies it runs."""
     from clbench.registry import get_strategy, get_stream
@@ -197,7 +169,7 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
     return runs if resolve_tuned else [replace(run, tuned=tuned) for run in runs]
 
 
-def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where, key_path, results) -> PlannedRun:
+def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where, key_path, results) -> RunSpec:
     texts = [f"{key}={text}" for key, (text, _) in assignments.items()]
     try:
         return plan_run(stream, strategy, backbone, seed, texts, smoke, results, tuned)
@@ -207,26 +179,6 @@ def _planned(stream, backbone, strategy, seed, assignments, smoke, tuned, where,
         culprit = culprits[0] if culprits else key_path("tuned") if tuned else ()
         hint = f"; clbench tune --sweep {where.path} tunes them all" if tuned and not culprits else ""
         raise UsageError(f"{where(culprit)}: {exc} (in the runs of {stream} x {strategy} x {backbone}){hint}") from None
-
-
-def plan_run(stream: str, strategy: str, backbone: str, seed: int, assignments: list[str], smoke: bool,
-             results: Path, tuned: Path | None = None) -> PlannedRun:
-    """One run, its settings resolved and validated as `clbench run` would (UsageError if bad),
-    with the choice of the tuned-settings file (or folder) `tuned` applied."""
-    from clbench.config import resolve_config
-    from clbench.records import record_path
-    from clbench.registry import get_strategy, get_stream
-    from clbench.tuning.tuned_files import tuned_config
-
-    spec, chosen = get_stream(stream), get_strategy(strategy)
-    if tuned:
-        config, file = tuned_config(spec, chosen, backbone, assignments, smoke, tuned)
-        tuned = file.path
-    else:
-        config = resolve_config(spec, chosen, assignments, smoke=smoke, backbone=backbone)
-    record = record_path(results, {"stream": stream, "strategy": strategy, "backbone": backbone, "seed": seed,
-                                   "config": config})
-    return PlannedRun(stream, strategy, backbone, seed, tuple(assignments), smoke, record, config, tuned)
 
 
 def _rejects(stream, strategy, backbone, smoke, assignment) -> bool:

@@ -23,12 +23,11 @@ from clbench.data.batches import JointBatches, TensorBatches
 from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from clbench.data.datasets import DataSource
 from clbench.errors import Diverged, UsageError
-from clbench.methods.compose import OPTIMIZER_KEY
 from clbench.methods.state import held_bytes, stateful
 from clbench.training.model import ImageInput, TaskHeadsModel
 from clbench.optim.combined import CombinedOptimizer
 from clbench.optim.state import optimizer_state_bytes
-from clbench.records import SCHEMA_VERSION, effective_settings, environment
+from clbench.records import effective_settings
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec, TaskData, load_stream
 
@@ -380,7 +379,7 @@ def out_of_memory_message(config: dict, device: str) -> str:
 def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     """Train on each task in turn and evaluate every task before the first and after each one.
 
-    Returns the run record. A non-finite loss or weight ends the run with status "diverged", an
+    Returns what the run measured (clbench.run makes it a record). A non-finite loss or weight ends the run with status "diverged", an
     error while training with status "failed", both with the accuracy matrix so far. Bad input
     (UsageError) propagates: it is the user's to fix, not a result. With request.checkpointing, a
     checkpoint is written after every task but the last (and every N steps, if asked), the run
@@ -531,14 +530,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     run_metrics.update(drift_l2=drift["l2"], fraction_changed=drift["fraction_changed"],
                        output_kl=sum(final_kl) / len(final_kl) if final_kl else None)
 
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "stream": request.stream.name,
-        "strategy": request.strategy.name,
-        "optimizer": config.get(OPTIMIZER_KEY),  # the optimizer strategy a method trains with, else None
-        "backbone": request.backbone,
+    return {  # what the run measured; clbench.run adds what names it and where it ran
         "backbone_weights": weights_source,
-        "seed": request.seed,
         "status": status,
         "error": error,
         "divergence": divergence,
@@ -560,9 +553,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
         # what a method holds after each task: replay buffer, importances, stored weights or model
         "method_state_bytes": method_bytes,
         "mask_refreshes": mask_refreshes if any(count is not None for count in mask_refreshes) else None,
-        "config": config,
         "effective": effective_settings(config, request.device),
-        "env": environment(request.device),
         "timing": {"wall_s": progress_so_far["elapsed_s"] + time.perf_counter() - start, "task_s": task_times,
                    "train_s": train_times},
     }

@@ -15,7 +15,8 @@ from clbench.errors import UsageError
 from clbench.registry import get_strategy, get_stream
 from clbench.sweeps.executors import Placement
 from clbench.sweeps.manifest import Manifest
-from clbench.sweeps.spec import PlannedRun, load_sweep, plan_run
+from clbench.run import RunOptions, RunSpec, plan_run
+from clbench.sweeps.spec import load_sweep
 from clbench.sweeps.sweep import run_planned
 from clbench.tuning.select import MODES, OBJECTIVE, Trial, choose, score_trials
 from clbench.tuning.space import lr_grid, parse_space, point_assignments, widened
@@ -68,12 +69,12 @@ class StrategyTuning:
         r = self.request
         return self.strategy if not r.in_sweep else " x ".join([r.stream, r.backbone, self.strategy, *r.assignments])
 
-    def planned(self) -> list[PlannedRun]:
+    def planned(self) -> list[RunSpec]:
         """Every trial's runs, seed by seed."""
         by_point = self._runs_by_point()
         return [runs[i] for i in range(len(self.request.seeds)) for _, runs in by_point]
 
-    def _runs_by_point(self) -> list[tuple[dict[str, str], list[PlannedRun]]]:
+    def _runs_by_point(self) -> list[tuple[dict[str, str], list[RunSpec]]]:
         r = self.request
         return [(point, [plan_run(r.stream, self.strategy, r.backbone, seed,
                                   [*r.assignments, *(f"{k}={v}" for k, v in point.items())], r.smoke, r.trials_dir)
@@ -137,8 +138,8 @@ def _load(path: Path) -> dict | None:
     return {**record, "path": str(path)} if record.get("status") in ("completed", "diverged") else None
 
 
-def tune(requests: list[TuneRequest], executor: str, placement: Placement, run_options: list[str],
-         progress: bool = True, dry_run: bool = False, name: str | None = None) -> int:
+def tune(requests: list[TuneRequest], executor: str, placement: Placement, options: RunOptions,
+         dry_run: bool = False, name: str | None = None) -> int:
     """Tunes every strategy of every request, their trials run together (one manifest, `name`:
     the requests' stream x backbone by default), the lr grids widened where a choice sits on an edge."""
     if any(request.mode not in MODES for request in requests):
@@ -155,7 +156,7 @@ def tune(requests: list[TuneRequest], executor: str, placement: Placement, run_o
     pending = tunings
     for round_ in range(max(r.widen for r in requests) + 1):
         if run_trials([run for t in tunings for run in t.planned()], requests[0], name, executor, placement,
-                      run_options, progress):
+                      options):
             print("clbench: tuning interrupted; run the same command again to finish it", file=sys.stderr)
             return 130
         for t in pending:
@@ -203,12 +204,12 @@ def sweep_requests(path: Path, template: TuneRequest) -> list[TuneRequest]:
             for (stream, backbone, assignments, smoke, tuned_dir), strategies in groups.items()]
 
 
-def run_trials(runs: list[PlannedRun], request: TuneRequest, name: str, executor: str, placement: Placement,
-               run_options: list[str], progress: bool) -> bool:
+def run_trials(runs: list[RunSpec], request: TuneRequest, name: str, executor: str, placement: Placement,
+               options: RunOptions) -> bool:
     complete = {run.record for run in runs if _load(run.record) is not None}  # a diverged trial is not run again
     manifest = Manifest(request.trials_dir / f"{name}.tune.json", f"tuning {name}", {"tune": request.command},
                         request.trials_dir, executor, runs, complete)
-    interrupted = run_planned(runs, complete, manifest, executor, placement, run_options, progress)
+    interrupted = run_planned(runs, complete, manifest, executor, placement, options)
     print(manifest.summary())
     return interrupted
 

@@ -1,0 +1,245 @@
+"""One run, planned once and executed once. `plan_run` resolves and validates the settings into a
+RunSpec (what the run is, and so the name of its record); `execute` trains it (lock, checkpoint,
+engine) and writes its record. `clbench run`, sweeps, tuning and the tests all go through here."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from clbench.errors import UsageError
+
+DEFAULT_STREAM = "fashionmnist_mnist"
+DEFAULT_STRATEGY = "nanoadam"
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: its names, seed and resolved settings, and the record it writes."""
+
+    stream: str
+    strategy: str
+    backbone: str
+    seed: int
+    assignments: tuple[str, ...]  # --set key=value, as the command line takes them
+    smoke: bool
+    record: Path
+    config: dict  # every resolved setting of the run
+    tuned: Path | None = None  # the tuned-settings file applied (clbench run --tuned); the file or folder
+    #                            a sweep names, when planned with resolve_tuned=False
+    weights: Path | None = None  # backbone weights given with --weights
+
+    def identity(self) -> dict:
+        """What names the record (see records.record_path)."""
+        return {"stream": self.stream, "strategy": self.strategy, "backbone": self.backbone, "seed": self.seed,
+                "config": self.config}
+
+    def run_args(self) -> list[str]:
+        """The arguments of `clbench run` that re-create this run. --seeds, not --seed: a run whose
+        record another worker completed meanwhile is skipped, not redone."""
+        args = ["--stream", self.stream, "--strategy", self.strategy, "--backbone", self.backbone,
+                "--seeds", str(self.seed)]
+        for assignment in self.assignments:
+            args += ["--set", assignment]
+        args += ["--smoke"] if self.smoke else []
+        args += ["--tuned", str(self.tuned)] if self.tuned else []
+        return args + (["--weights", str(self.weights)] if self.weights else [])
+
+    def label(self) -> str:
+        return shlex.join(["clbench", "run", *self.run_args()])
+
+
+def plan_run(stream: str, strategy: str, backbone: str, seed: int, assignments: list[str] | tuple[str, ...] = (),
+             smoke: bool = False, results: Path = Path("results/runs"), tuned: Path | None = None,
+             weights: Path | None = None) -> RunSpec:
+    """The run's settings resolved and validated (UsageError, one line, if bad), with the choice of
+    the tuned-settings file (or the one file in folder `tuned` that matches the run) applied."""
+    from clbench.config import resolve_config
+    from clbench.records import record_path
+    from clbench.registry import get_strategy, get_stream
+    from clbench.training.backbones import check_backbone_name
+    from clbench.tuning.tuned_files import tuned_config
+
+    chosen_stream, chosen_strategy = get_stream(stream), get_strategy(strategy)
+    check_backbone_name(backbone)
+    if tuned:
+        config, file = tuned_config(chosen_stream, chosen_strategy, backbone, list(assignments), smoke, tuned)
+        tuned = file.path
+    else:
+        config = resolve_config(chosen_stream, chosen_strategy, list(assignments), smoke=smoke, backbone=backbone)
+    if weights is not None:
+        config["weights"] = str(weights)
+    identity = {"stream": stream, "strategy": strategy, "backbone": backbone, "seed": seed, "config": config}
+    return RunSpec(stream, strategy, backbone, seed, tuple(assignments), smoke, record_path(results, identity), config,
+                   tuned, weights)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How and where a run executes: nothing here changes its numbers or its record's name."""
+
+    device: str = "auto"
+    data_root: Path | None = None
+    download: bool = True
+    plugins: tuple[Path, ...] = ()
+    checkpoint_every: int = 0  # also checkpoint every N training steps (0: only between tasks)
+    keep_checkpoints: bool = False
+    restart: bool = False  # discard the run's checkpoint instead of continuing from it
+    skip_completed: bool = False  # a completed record is kept, not redone (a batch of seeds, a sweep)
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.checkpoint_every < 0:
+            raise UsageError(f"--checkpoint-every {self.checkpoint_every} is negative; give a number of steps, or 0")
+
+    def run_args(self) -> list[str]:
+        """The options of `clbench run` that say the same (skip_completed is --seeds, see RunSpec)."""
+        args = ["--device", self.device]
+        args += ["--data-root", str(self.data_root.resolve())] if self.data_root else []
+        args += [] if self.download else ["--no-download"]
+        for folder in self.plugins:
+            args += ["--plugins", str(Path(folder).resolve())]
+        args += ["--checkpoint-every", str(self.checkpoint_every)] if self.checkpoint_every else []
+        args += ["--keep-checkpoints"] if self.keep_checkpoints else []
+        args += ["--restart"] if self.restart else []
+        return args + ([] if self.progress else ["--no-progress"])
+
+
+@dataclass(frozen=True)
+class RunResult:
+    spec: RunSpec
+    status: str  # completed, diverged, failed; or skipped (completed before), running elsewhere (locked)
+    record: dict | None  # the record written now, None when skipped or running elsewhere
+    path: Path  # the record's file
+
+
+def execute(spec: RunSpec, options: RunOptions) -> RunResult:
+    """Trains the planned run, unless another process holds its lock or (skip_completed) its record
+    is complete, and writes its record atomically. A run continues from its checkpoint, if any."""
+    from clbench.quiet import importing_avalanche
+
+    with importing_avalanche():
+        from clbench.training.engine import RunRequest, run_experiment
+    from clbench.data.datasets import DataSource
+    from clbench.methods.compose import OPTIMIZER_KEY
+    from clbench.records import SCHEMA_VERSION, environment, is_completed, save_record
+    from clbench.registry import get_strategy, get_stream, plugins
+    from clbench.training.checkpoints import Checkpointing, checkpoint_path
+    from clbench.training.runlock import RunLock, lock_path
+    from clbench.tuning.tuned_files import TunedFile
+
+    results = spec.record.parent
+    device = resolve_device(options.device)
+    checkpointing = Checkpointing(checkpoint_path(results, spec.record), options.checkpoint_every,
+                                  options.keep_checkpoints)
+    lock = RunLock(lock_path(checkpointing.path))
+    if not lock.acquire():
+        return RunResult(spec, "running elsewhere", None, spec.record)
+    try:
+        if options.skip_completed and is_completed(spec.record):
+            return RunResult(spec, "skipped", None, spec.record)
+        if options.restart:
+            checkpointing.path.unlink(missing_ok=True)
+        elif checkpointing.path.exists():
+            print(f"seed {spec.seed}: continuing from checkpoint {checkpointing.path}")
+        import torch
+
+        torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
+        source = DataSource(options.data_root, download=options.download)
+        request = RunRequest(get_stream(spec.stream), get_strategy(spec.strategy), spec.backbone, spec.seed,
+                             spec.config, device, source, checkpointing)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
+            measured = run_experiment(request, progress=options.progress)
+        record = {
+            "schema_version": SCHEMA_VERSION, "stream": spec.stream, "strategy": spec.strategy,
+            "optimizer": spec.config.get(OPTIMIZER_KEY),  # the optimizer strategy a method trains with, else None
+            "backbone": spec.backbone, "seed": spec.seed, **measured, "config": spec.config,
+            "env": environment(device),
+            "plugins": [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()],
+            "tuned": TunedFile.load(spec.tuned).reference() if spec.tuned else None,
+        }
+        path = save_record(results, record)
+    finally:
+        lock.release()
+    return RunResult(spec, record["status"], record, path)
+
+
+def report(result: RunResult) -> int:
+    """Prints what the run did; the exit code of `clbench run` for it (see training.runlock)."""
+    from clbench.reporting.report import format_run, mask_refresh_warning
+    from clbench.training.runlock import ALREADY_RUNNING
+
+    seed = result.spec.seed
+    if result.status == "running elsewhere":
+        print(f"seed {seed}: skipped, already running in another process")
+        return ALREADY_RUNNING
+    if result.status == "skipped":
+        print(f"seed {seed}: skipped, a completed record exists: {result.path}")
+        return 0
+    print(format_run(result.record))
+    print(f"record: {result.path}")
+    if warning := mask_refresh_warning(result.record):
+        print(f"clbench: warning: {warning}", file=sys.stderr)
+    if result.status != "completed":
+        print(f"clbench: run {result.status} (seed {seed}): {result.record['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_in_worker(spec: RunSpec, options: RunOptions) -> int:
+    """A sweep's run in a worker process: executed, reported, and its exit code as `clbench run`'s."""
+    from clbench.registry import use_plugins
+
+    def run() -> int:
+        interrupt_on_sigterm()
+        use_plugins(list(options.plugins))
+        return report(execute(spec, options))
+
+    return exit_code(run)
+
+
+def resolve_device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    return choice
+
+
+def interrupt_on_sigterm() -> None:
+    """A scheduler's SIGTERM (scancel, preemption, a sweep stopping its workers) ends the process as
+    Ctrl-C does: the run's lock is released, its last checkpoint kept."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def exit_code(call, debug: bool = False) -> int:
+    """Runs call() as a command: its return value is the exit code; bad input is one line on stderr
+    and code 2, an interrupt 130, anything else one line and 1 (a traceback with debug)."""
+    try:
+        return call()
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"clbench: error: {exc}", file=sys.stderr)
+        return UsageError.exit_code
+    except KeyboardInterrupt:
+        print("clbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"clbench: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
