@@ -131,11 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
     inspect.add_argument("--out", type=Path, default=Path("results/inspect"), help="folder for the record and figures")
 
-    listing = commands.add_parser("list", help="list streams, strategies or backbones")
-    listing.add_argument("what", choices=("streams", "strategies", "backbones"))
+    listing = commands.add_parser("list", help="list streams, strategies, data sets or backbones")
+    listing.add_argument("what", choices=("streams", "strategies", "datasets", "backbones"))
     for command in (run, sweep, tune, inspect, listing):
         command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
-                             help="folder of stream/strategy plugin files (also: CLBENCH_PLUGINS)")
+                             help="folder of stream, strategy or data-set plugin files (also: CLBENCH_PLUGINS)")
     return parser
 
 
@@ -245,12 +245,15 @@ def _tune(args) -> int:
 
 def _run_options(args):
     """The options every run of a sweep or tuning gets."""
+    from clbench.plugins import plugin_dirs
     from clbench.run import RunOptions
 
     if args.executor == "local":
         resolve_device(args.device)  # Ray and Slurm runs check it where they run: a login node has no GPU
+    plugins = tuple(folder.resolve() for folder in plugin_dirs(args.plugins))  # CLBENCH_PLUGINS's too: a Ray
+    #                                                        cluster or Slurm job may not have the variable
     return RunOptions(device=args.device, data_root=args.data_root.resolve() if args.data_root else None,
-                      download=not args.no_download, plugins=tuple(folder.resolve() for folder in args.plugins),
+                      download=not args.no_download, plugins=plugins,
                       checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
 
 
@@ -403,7 +406,7 @@ def _inspect(args) -> int:
     from clbench.training.backbones import check_backbone_name
     from clbench.data.datasets import DataSource
     from clbench.quiet import importing_avalanche, silenced
-    from clbench.registry import get_stream, use_plugins
+    from clbench.registry import datasets, get_stream, use_plugins
 
     with importing_avalanche():
         from clbench.diagnostics.inspection import InspectRequest, format_summary, run_inspection
@@ -425,7 +428,7 @@ def _inspect(args) -> int:
 
     torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
     request = InspectRequest(stream, args.backbone, args.weights, settings, args.seed, resolve_device(args.device),
-                             DataSource(args.data_root, download=not args.no_download))
+                             DataSource(args.data_root, download=not args.no_download), datasets())
     with silenced():
         record, paths = run_inspection(request, args.out)
     print(format_summary(record))
@@ -453,7 +456,8 @@ def _list(args) -> int:
     from clbench import registry
 
     registry.use_plugins(args.plugins)
-    table = {"streams": registry.streams, "strategies": registry.strategies, "backbones": registry.backbones}
+    table = {"streams": registry.streams, "strategies": registry.strategies, "datasets": registry.datasets,
+             "backbones": registry.backbones}
     items = table[args.what]()
     width = max(len(name) for name in items)
     for name, item in sorted(items.items()):

@@ -1,11 +1,14 @@
-"""User plugin files: streams and strategies defined outside clbench, one .py file each, imported
-only from the folders the user names (--plugins, or CLBENCH_PLUGINS separated by os.pathsep)."""
+"""User plugin files: streams, strategies and data sets defined outside clbench, one .py file each,
+imported only from the folders the user names (--plugins, or CLBENCH_PLUGINS separated by
+os.pathsep); and the modules of installed packages that entry points name, hashed the same way."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import os
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +25,21 @@ class PluginFile:
 
 
 def plugin_dirs(named: list[Path]) -> list[Path]:
+    """The folders of --plugins, then CLBENCH_PLUGINS's, each once."""
     from_env = [Path(p) for p in os.environ.get("CLBENCH_PLUGINS", "").split(os.pathsep) if p]
-    dirs = [*named, *from_env]
-    for folder in dirs:
+    dirs = {}
+    for folder in [*named, *from_env]:
         if not folder.is_dir():
             raise UsageError(f"plugin folder {folder} does not exist; fix --plugins or CLBENCH_PLUGINS")
-    return dirs
+        dirs.setdefault(folder.resolve(), folder)
+    return list(dirs.values())
+
+
+def module_plugin(name: str) -> PluginFile:
+    """The imported module `name` of an installed package, as a plugin file."""
+    module = sys.modules[name] if name in sys.modules else importlib.import_module(name)
+    path = Path(module.__file__)
+    return PluginFile(path, hashlib.sha256(path.read_bytes()).hexdigest(), module)
 
 
 def load_plugin_files(dirs: list[Path]) -> list[PluginFile]:

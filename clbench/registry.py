@@ -1,53 +1,115 @@
-"""Name lookup for streams (tasks/ and plugin files), strategies (strategies/ and plugin files) and
-backbones, with helpful errors."""
+"""Name lookup for streams (tasks/), strategies (strategies/), data sets and backbones, with helpful
+errors. Plugins add streams, strategies and data sets: files in the folders of --plugins and
+CLBENCH_PLUGINS, and installed packages through the entry points clbench.streams, clbench.strategies
+and clbench.datasets."""
 
 from __future__ import annotations
 
 import difflib
 import importlib
 import pkgutil
+from dataclasses import dataclass
 from functools import cache
-
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from clbench.training.offline_backbones import BACKBONES, BackboneSpec
 from clbench.errors import UsageError
-from clbench.plugins import PluginFile, load_plugin_files, plugin_dirs
+from clbench.data.datasets import DatasetSpec
+from clbench.plugins import PluginFile, load_plugin_files, module_plugin, plugin_dirs
 from clbench.strategy import Strategy
-from clbench.streams import StreamSpec
+from clbench.streams import DATASETS, StreamSpec
 
 
 _named_plugin_dirs: list[Path] = []
+
+# kind: (what a plugin file defines, its type, the entry-point group of installed packages)
+_KINDS = {"stream": ("STREAM", StreamSpec, "clbench.streams"),
+          "strategy": ("STRATEGY", Strategy, "clbench.strategies"),
+          "dataset": ("DATASETS", DatasetSpec, "clbench.datasets")}  # DATASETS = {name: DatasetSpec(...)}
+
+
+@dataclass(frozen=True)
+class _Provided:
+    plugin: PluginFile  # the file that defines it: a plugin file, or an installed package's module
+    kind: str
+    name: str
+    item: StreamSpec | Strategy | DatasetSpec
 
 
 def use_plugins(dirs: list[Path]) -> None:
     """Plugin folders named on the command line (CLBENCH_PLUGINS is read as well)."""
     _named_plugin_dirs[:] = dirs
-    for cached in (plugins, streams, strategies):
+    for cached in (_provided, streams, strategies, datasets):
         cached.cache_clear()
 
 
-@cache
 def plugins() -> list[PluginFile]:
-    files = load_plugin_files(plugin_dirs(_named_plugin_dirs))
-    for plugin in files:
-        if not isinstance(getattr(plugin.module, "STREAM", None), StreamSpec) and not isinstance(
-                getattr(plugin.module, "STRATEGY", None), Strategy):
-            raise UsageError(f"plugin {plugin.path} defines neither STREAM = StreamSpec(...) nor "
-                             "STRATEGY = Strategy(...); add one or remove the file")
-    return files
+    """The plugin files in use: those of the plugin folders, and the modules that installed packages'
+    entry points name."""
+    return list({p.plugin.path: p.plugin for p in _provided()}.values())
+
+
+@cache
+def _provided() -> list[_Provided]:
+    found = []
+    for plugin in load_plugin_files(plugin_dirs(_named_plugin_dirs)):
+        items = _defined_in(plugin)
+        if not items:
+            raise UsageError(f"plugin {plugin.path} defines none of STREAM = StreamSpec(...), STRATEGY = "
+                             "Strategy(...), DATASETS = {name: DatasetSpec(...)}; add one or remove the file")
+        found += items
+    for kind, (_, kind_type, group) in _KINDS.items():
+        for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+            where = f"entry point {entry.name} = {entry.value} ({group}) of package {entry.dist.name}"
+            try:
+                item = entry.load()
+            except Exception as exc:  # whatever the package raises while it is imported
+                raise UsageError(f"{where}: {type(exc).__name__}: {exc}; fix or uninstall the package") from None
+            if not isinstance(item, kind_type):
+                raise UsageError(f"{where} is a {type(item).__name__}, not a {kind_type.__name__}; fix the package")
+            name = entry.name if kind == "dataset" else item.name
+            found.append(_Provided(module_plugin(entry.module), kind, name, item))
+    return found
+
+
+def _defined_in(plugin: PluginFile) -> list[_Provided]:
+    items = []
+    for kind, (attribute, kind_type, _) in _KINDS.items():
+        value = getattr(plugin.module, attribute, None)
+        if kind == "dataset" and value is not None:
+            if not isinstance(value, dict) or not all(isinstance(v, DatasetSpec) for v in value.values()):
+                raise UsageError(f"plugin {plugin.path}: DATASETS must be a dict of name: DatasetSpec(...)")
+            items += [_Provided(plugin, kind, name, spec) for name, spec in value.items()]
+        elif isinstance(value, kind_type):
+            items.append(_Provided(plugin, kind, value.name, value))
+    return items
 
 
 @cache
 def streams() -> dict[str, StreamSpec]:
-    """Every STREAM defined by a module of tasks/ (installed as the package clbench_tasks) or a plugin file."""
-    return _with_plugins(_collect("clbench_tasks", "STREAM", StreamSpec), "STREAM", "stream")
+    """Every STREAM defined by a module of tasks/ (installed as the package clbench_tasks) or a plugin,
+    each naming data sets that exist."""
+    found = _with_plugins(_collect("clbench_tasks", "STREAM", StreamSpec), "stream")
+    known = datasets()
+    for stream in found.values():
+        if unknown := sorted({t.dataset for t in stream.tasks} - set(known)):
+            where = next((f"plugin {p.plugin.path}: " for p in _provided() if p.item is stream), "")
+            raise UsageError(f"{where}stream {stream.name!r} names unknown data set {unknown[0]!r}; "
+                             f"{closest(unknown[0], known)} (see: clbench list datasets)")
+    return found
 
 
 @cache
 def strategies() -> dict[str, Strategy]:
-    """Every STRATEGY defined by a module of strategies/ (installed as clbench_strategies) or a plugin file."""
-    return _with_plugins(_collect("clbench_strategies", "STRATEGY", Strategy), "STRATEGY", "strategy")
+    """Every STRATEGY defined by a module of strategies/ (installed as clbench_strategies) or a plugin."""
+    return _with_plugins(_collect("clbench_strategies", "STRATEGY", Strategy), "strategy")
+
+
+@cache
+def datasets() -> dict[str, DatasetSpec]:
+    """The built-in data sets and those plugins add."""
+    return _with_plugins(dict(DATASETS), "dataset")
 
 
 def backbones() -> dict[str, BackboneSpec]:
@@ -56,10 +118,12 @@ def backbones() -> dict[str, BackboneSpec]:
 
 
 def plugin_hashes(*items: StreamSpec | Strategy) -> list[str]:
-    """The sha256 of the plugin files that define `items` (a run's stream and strategies); none for
-    the built-in ones."""
-    return sorted({plugin.sha256 for plugin in plugins() for item in items
-                   if item is getattr(plugin.module, "STREAM", None) or item is getattr(plugin.module, "STRATEGY", None)})
+    """The sha256 of the plugin files that define `items` (a run's stream and strategies) and the data
+    sets of its stream; none for the built-in ones."""
+    used = {id(item) for item in items}
+    used |= {id(spec) for item in items if isinstance(item, StreamSpec) for t in item.tasks
+             if (spec := datasets().get(t.dataset)) is not None}
+    return sorted({p.plugin.sha256 for p in _provided() if id(p.item) in used})
 
 
 def get_stream(name: str) -> StreamSpec:
@@ -84,15 +148,15 @@ def _lookup(kind: str, plural: str, name: str, table: dict):
     return table[name]
 
 
-def _with_plugins(builtin: dict, attribute: str, kind: str) -> dict:
+def _with_plugins(builtin: dict, kind: str) -> dict:
     found = dict(builtin)
-    for plugin in plugins():
-        item = getattr(plugin.module, attribute, None)
-        if item is None:
+    for provided in _provided():
+        if provided.kind != kind:
             continue
-        if item.name in found:
-            raise UsageError(f"plugin {plugin.path} defines {kind} {item.name!r}, which exists already; rename it")
-        found[item.name] = item
+        if provided.name in found:
+            raise UsageError(f"plugin {provided.plugin.path} defines {kind} {provided.name!r}, which exists already; "
+                             "rename it")
+        found[provided.name] = provided.item
     return found
 
 

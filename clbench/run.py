@@ -128,7 +128,7 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
     from clbench.data.datasets import DataSource
     from clbench.methods.compose import OPTIMIZER_KEY
     from clbench.records import SCHEMA_VERSION, environment, is_completed, save_record
-    from clbench.registry import get_strategy, get_stream, plugins
+    from clbench.registry import datasets, get_strategy, get_stream, plugins
     from clbench.training.checkpoints import Checkpointing, checkpoint_path
     from clbench.training.runlock import RunLock, lock_path
     from clbench.tuning.tuned_files import TunedFile
@@ -152,7 +152,7 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
         torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
         source = DataSource(options.data_root, download=options.download)
         request = RunRequest(get_stream(spec.stream), get_strategy(spec.strategy), spec.backbone, spec.seed,
-                             spec.config, device, source, checkpointing)
+                             spec.config, device, source, checkpointing, datasets())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
             measured = run_experiment(request, progress=options.progress)

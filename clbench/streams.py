@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
 
-from clbench.data.datasets import DataSource, ImageSplits, per_class_subset, stratified_split
+from clbench.data.datasets import DatasetSpec, DataSource, ImageSplits, per_class_subset, stratified_split
 from clbench.data.offline_data import OFFLINE_DATASETS
 from clbench.data.torchvision_data import TORCHVISION_DATASETS
 
-DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS}
+DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS}  # the built-in ones; plugins add more (clbench.registry)
 
 # The settings a stream defines, overridable with --set; they are run settings, not strategy settings.
 STREAM_SETTINGS = ("image_size", "train_per_class", "test_per_class")
@@ -18,7 +19,7 @@ STREAM_SETTINGS = ("image_size", "train_per_class", "test_per_class")
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task of a stream: a data set from DATASETS, optionally restricted to
+    """One task of a stream: a data set by name (clbench list datasets), optionally restricted to
     some of its classes (relabelled 0..n-1 in the order given)."""
 
     dataset: str
@@ -51,9 +52,6 @@ class StreamSpec:
     strategy_settings: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
-        unknown = [t.dataset for t in self.tasks if t.dataset not in DATASETS]
-        if unknown:
-            raise ValueError(f"stream {self.name!r} names unknown data sets {unknown}; known: {sorted(DATASETS)}")
         if not self.tasks:
             raise ValueError(f"stream {self.name!r} has no tasks")
 
@@ -83,18 +81,19 @@ def data_seed(stream: StreamSpec, config: dict, run_seed: int) -> tuple[int, ...
     return (stream.subset_seed, run_seed) if config.get("resample_data") else (stream.subset_seed,)
 
 
-def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size: int,
-                run_seed: int = 0) -> list[TaskData]:
+def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size: int, run_seed: int = 0,
+                datasets: Mapping[str, DatasetSpec] = DATASETS) -> list[TaskData]:
     """Load, restrict to the task's classes and subsample every task's data, and hold out
     val_fraction of every class of its training subset for validation (none where the settings have
     no val_fraction, as inspections'); seeds: see data_seed.
-    `image_size` is the size variable-size images (Flowers102) are decoded at."""
+    `image_size` is the size variable-size images (Flowers102) are decoded at; `datasets` the table
+    the stream's data set names are looked up in (registry.datasets(): built-in and plugins')."""
     seed = data_seed(stream, config, run_seed)
     loaded: dict[str, ImageSplits] = {}
     tasks = []
     for spec in stream.tasks:
         if spec.dataset not in loaded:
-            loaded[spec.dataset] = DATASETS[spec.dataset].load(source, image_size)
+            loaded[spec.dataset] = datasets[spec.dataset].load(source, image_size)
         splits = loaded[spec.dataset]
         train_x, train_y = _select(splits.train_x, splits.train_y, spec.classes, config["train_per_class"], seed)
         test_x, test_y = _select(splits.test_x, splits.test_y, spec.classes, config["test_per_class"], seed)

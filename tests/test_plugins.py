@@ -1,6 +1,8 @@
-"""Streams and strategies from plugin folders the user names."""
+"""Streams, strategies and data sets from plugin folders the user names, and from installed packages'
+entry points."""
 
 import json
+import re
 
 import pytest
 from test_cli import assert_one_line_error, clbench
@@ -26,6 +28,35 @@ from clbench.streams import StreamSpec, TaskSpec
 STREAM = StreamSpec(name="digits_twice", description="two tasks of digits", image_size=32,
                     tasks=(TaskSpec("digits_sklearn", classes=(0, 1, 2, 3, 4), name="low"),
                            TaskSpec("digits_sklearn", classes=(5, 6, 7, 8, 9), name="high")))
+'''
+
+
+DATASET_FILE = '''
+import torch
+from clbench.data.datasets import DatasetSpec, ImageSplits
+
+
+def stripes(source, size):
+    """Class c: images whose row c is bright; a little noise."""
+    generator = torch.Generator().manual_seed(0)
+    def images(n):
+        y = torch.arange(n) % 4
+        x = torch.randint(0, 60, (n, 8, 8), generator=generator, dtype=torch.uint8)
+        x[torch.arange(n), y] = 250
+        return x, y
+    train_x, train_y = images(160)
+    test_x, test_y = images(40)
+    return ImageSplits(train_x, train_y, test_x, test_y, num_classes=4)
+
+
+DATASETS = {"stripes": DatasetSpec("8x8 images of 4 bright rows", stripes)}
+'''
+
+STRIPES_STREAM_FILE = '''
+from clbench.streams import StreamSpec, TaskSpec
+
+STREAM = StreamSpec(name="stripes_two", description="stripes, then stripes again", image_size=32,
+                    tasks=(TaskSpec("stripes", classes=(0, 1), name="top"), TaskSpec("stripes", classes=(2, 3), name="bottom")))
 '''
 
 
@@ -102,7 +133,7 @@ def test_list_names_each_plugin_file_with_its_sha256(plugin_dir, capsys):
 @pytest.mark.parametrize("text, fragment", [
     ("x = 1\ndef broken(:\n", "broken.py:2: syntax error"),
     ("import os\nraise RuntimeError('no GPU here')\n", "broken.py:2: RuntimeError: no GPU here"),
-    ("", "defines neither STREAM"),
+    ("", "defines none of STREAM"),
     (STRATEGY_FILE.replace("adagrad_plugin", "adamw"), "defines strategy 'adamw', which exists already"),
 ])
 @pytest.mark.slow
@@ -117,3 +148,103 @@ def test_bad_plugin_files_are_named_with_their_line(plugin_dir, text, fragment):
 @pytest.mark.slow
 def test_a_missing_plugin_folder_is_named(tmp_path):
     assert_one_line_error(clbench("list", "streams", "--plugins", str(tmp_path / "nowhere")), "nowhere does not exist")
+
+
+def test_a_plugin_adds_a_data_set_that_a_plugin_stream_trains_on(plugin_dir, tmp_path, capsys):
+    from method_runs import BACKBONE, tiny_weights
+
+    from clbench.cli import main
+    from clbench.run import RunOptions, execute, plan_run
+
+    dataset = write(plugin_dir, "stripes.py", DATASET_FILE)
+    write(plugin_dir, "stripes_two.py", STRIPES_STREAM_FILE)
+    assert main(["list", "datasets", "--plugins", str(plugin_dir)]) == 0
+    assert re.search(r"^stripes +8x8 images of 4 bright rows$", capsys.readouterr().out, re.MULTILINE)
+    registry.use_plugins([plugin_dir])
+    spec = plan_run("stripes_two", "adamw", BACKBONE, 0, ["epochs=1", f"weights={tiny_weights(tmp_path)}"],
+                    results=tmp_path / "runs")
+    record = execute(spec, RunOptions(progress=False)).record
+    assert record["status"] == "completed" and record["tasks"] == ["top", "bottom"]
+    assert len(record["accuracy_matrix"][0]) == 2
+    write(plugin_dir, "stripes.py", DATASET_FILE + "# an edit\n")  # the data set's file is part of the name
+    registry.use_plugins([plugin_dir])
+    assert plan_run("stripes_two", "adamw", BACKBONE, 0, ["epochs=1"], results=tmp_path / "runs").record != spec.record
+    dataset.unlink()
+    registry.use_plugins([plugin_dir])
+    with pytest.raises(UsageError, match="stream 'stripes_two' names unknown data set 'stripes'"):
+        registry.streams()
+
+
+PACKAGE_MODULE = STRATEGY_FILE.replace("adagrad_plugin", "adagrad_package") + DATASET_FILE + \
+    STRIPES_STREAM_FILE.replace("stripes_two", "stripes_package")
+
+PACKAGE_PYPROJECT = '''
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "clbench-stripes"
+version = "0.1"
+
+[tool.setuptools]
+py-modules = ["clbench_stripes"]
+
+[project.entry-points."clbench.strategies"]
+adagrad_package = "clbench_stripes:STRATEGY"
+
+[project.entry-points."clbench.streams"]
+stripes_package = "clbench_stripes:STREAM"
+
+[project.entry-points."clbench.datasets"]
+stripes = "clbench_stripes:STRIPES"
+'''
+
+
+@pytest.fixture(scope="module")
+def installed_package(tmp_path_factory):
+    """The plugin package clbench-stripes, installed with pip into a folder of its own."""
+    import subprocess
+    import sys
+
+    source, site = tmp_path_factory.mktemp("package"), tmp_path_factory.mktemp("site")
+    (source / "pyproject.toml").write_text(PACKAGE_PYPROJECT)
+    (source / "clbench_stripes.py").write_text(PACKAGE_MODULE + "\nSTRIPES = DATASETS['stripes']\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(site), str(source)], check=True, capture_output=True)
+    return site
+
+
+@pytest.fixture
+def with_package(installed_package, plugin_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(installed_package))
+    registry.use_plugins([])
+    yield installed_package
+    monkeypatch.undo()
+    registry.use_plugins([])
+
+
+def test_an_installed_package_registers_a_strategy_stream_and_data_set_through_entry_points(with_package, capsys):
+    from clbench.cli import main
+
+    for what, name in (("strategies", "adagrad_package"), ("streams", "stripes_package"), ("datasets", "stripes")):
+        assert main(["list", what]) == 0
+        out = capsys.readouterr().out
+        assert name in out, what
+        assert f"plugin {with_package / 'clbench_stripes.py'}  sha256" in out
+    config = registry.get_strategy("adagrad_package").defaults
+    assert config == {"lr": 1e-2}
+
+
+@pytest.mark.slow
+def test_an_installed_plugin_package_runs_and_its_file_names_the_record(with_package, tmp_path):
+    from method_runs import BACKBONE, tiny_weights
+
+    from clbench.run import RunOptions, execute, plan_run
+
+    spec = plan_run("stripes_package", "adagrad_package", BACKBONE, 0, ["epochs=1", f"weights={tiny_weights(tmp_path)}"],
+                    results=tmp_path / "runs")
+    assert len(spec.config["plugin_sha256"]) == 1  # one file defines the stream, the strategy and the data set
+    record = execute(spec, RunOptions(progress=False)).record
+    assert record["status"] == "completed" and record["tasks"] == ["top", "bottom"]
+    assert [p["path"] for p in record["plugins"]] == [str(with_package / "clbench_stripes.py")]

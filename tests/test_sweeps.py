@@ -278,14 +278,26 @@ def current_umask() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["ray", "slurm"])
-def test_ray_and_submitit_executors_run_the_grid(tmp_path, executor):
-    pytest.importorskip({"ray": "ray", "slurm": "submitit"}[executor])
-    path, results = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\nsmoke = true\n'), tmp_path / "runs"
+@pytest.mark.parametrize("executor", ["local", "ray", "slurm"])
+def test_every_executor_runs_the_grid_with_the_plugin_folders_the_sweep_started_with(tmp_path, executor, monkeypatch):
+    """CLBENCH_PLUGINS reaches each run through the job's options, not the worker's environment
+    (which a Ray node or Slurm job may not share): a run's process never reads the variable."""
+    from test_plugins import STRATEGY_FILE
+
+    if executor != "local":
+        pytest.importorskip({"ray": "ray", "slurm": "submitit"}[executor])
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "adagrad_plugin.py").write_text(STRATEGY_FILE)
+    monkeypatch.setenv("CLBENCH_PLUGINS", str(plugins))
+    path, results = sweep_file(tmp_path, 'strategy = ["sgd", "adagrad_plugin"]\nsmoke = true\n'), tmp_path / "runs"
     options = ["--workers", "2"] + (["--slurm-local"] if executor == "slurm" else [])
     result = clbench("sweep", str(path), "--executor", executor, "--results", str(results), "--no-progress", *options)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(r["strategy"] for r in records(results).values() if r["status"] == "completed") == ["adamw", "sgd"]
+    completed = [r for r in records(results).values() if r["status"] == "completed"]
+    assert sorted(r["strategy"] for r in completed) == ["adagrad_plugin", "sgd"]
+    assert all(r["plugins"] == [{"path": str(plugins / "adagrad_plugin.py"), "sha256": r["plugins"][0]["sha256"]}]
+               for r in completed)
     assert manifest(results)["executor"] == executor and manifest(results)["counts"]["completed"] == 2
     assert "Traceback" not in result.stderr
 

@@ -7,19 +7,20 @@ import dataclasses
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from clbench.atomic import write_text_atomically
 from clbench.training.backbones import create_backbone
-from clbench.data.datasets import DataSource
+from clbench.data.datasets import DatasetSpec, DataSource
 from clbench.diagnostics.small_weights import LayerDiagnostic, diagnose, diagnosed_parameters, mean_gradient_magnitudes
 from clbench.training.model import ImageInput, TaskHeadsModel
 from clbench.reporting.plots import plt, save_figure
 from clbench.records import SCHEMA_VERSION, environment
-from clbench.streams import StreamSpec, load_stream
+from clbench.streams import DATASETS, StreamSpec, load_stream
 
 INITIALISATIONS = ("pretrained", "random")
 STAR_POINTS = 4000
@@ -34,6 +35,7 @@ class InspectRequest:
     seed: int
     device: str
     source: DataSource
+    datasets: Mapping[str, DatasetSpec] = field(default_factory=lambda: DATASETS)  # where the data set names are looked up
 
 
 def run_inspection(request: InspectRequest, out_dir: Path) -> tuple[dict, list[Path]]:
@@ -46,7 +48,7 @@ def run_inspection(request: InspectRequest, out_dir: Path) -> tuple[dict, list[P
         backbone, data_config, _ = create_backbone(request.backbone, request.weights, pretrained=init == "pretrained")
         image_size = s["image_size"] or data_config["input_size"][-1]
         if task is None:
-            task = load_stream(first_task, s, request.source, image_size)[0]
+            task = load_stream(first_task, s, request.source, image_size, datasets=request.datasets)[0]
         model = TaskHeadsModel(backbone, [task.num_classes],
                                ImageInput(image_size, data_config["mean"], data_config["std"])).to(request.device)
         start_weights = {name: p.detach().cpu().clone() for name, p in diagnosed_parameters(model).items()}

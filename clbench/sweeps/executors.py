@@ -89,7 +89,7 @@ def execute(job: Job, env: dict[str, str], forked: bool = False) -> Outcome:
         else:
             process = subprocess.Popen([sys.executable, "-m", "clbench", "run", *job.run_args()],
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       env={**os.environ, **env, "PYTHONUNBUFFERED": "1"})
+                                       env={**_inherited(), **env, "PYTHONUNBUFFERED": "1"})
         with _live_lock:
             _live.add(process)
         try:
@@ -98,6 +98,13 @@ def execute(job: Job, env: dict[str, str], forked: bool = False) -> Outcome:
             with _live_lock:
                 _live.discard(process)
     return _outcome(code, job, start, offset, time.time() - start)
+
+
+def _inherited() -> dict[str, str]:
+    """The environment a run's process gets from its worker, but CLBENCH_PLUGINS: the job's options
+    name every plugin folder the sweep was started with, and only those (a worker's own variable,
+    on a Ray node or in a Slurm job, may differ)."""
+    return {key: value for key, value in os.environ.items() if key != "CLBENCH_PLUGINS"}
 
 
 class _ForkedRun:
@@ -125,6 +132,7 @@ def _run_forked(job: Job, env: dict[str, str]) -> None:
     os.close(log)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
+    os.environ.pop("CLBENCH_PLUGINS", None)
     os.environ.update(env)  # CUDA_VISIBLE_DEVICES before CUDA starts
     import torch
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ from clbench.training import metrics
 from clbench.training.backbones import create_backbone
 from clbench.data.batches import JointBatches, TensorBatches
 from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from clbench.data.datasets import DataSource
+from clbench.data.datasets import DatasetSpec, DataSource
 from clbench.errors import Diverged, UsageError
 from clbench.methods.state import held_bytes, stateful
 from clbench.training.model import ImageInput, TaskHeadsModel
@@ -29,7 +30,7 @@ from clbench.optim.combined import CombinedOptimizer
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import effective_settings
 from clbench.strategy import Strategy
-from clbench.streams import StreamSpec, TaskData, load_stream
+from clbench.streams import DATASETS, StreamSpec, TaskData, load_stream
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class RunRequest:
     device: str
     source: DataSource
     checkpointing: Checkpointing | None = None
+    datasets: Mapping[str, DatasetSpec] = field(default_factory=lambda: DATASETS)  # where the data set names are looked up
 
 
 @contextmanager
@@ -392,7 +394,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     weights = Path(config["weights"]) if config["weights"] else None
     backbone, data_config, weights_source = create_backbone(request.backbone, weights)
     image_size = config["image_size"] or data_config["input_size"][-1]
-    tasks = load_stream(request.stream, config, request.source, image_size, run_seed=request.seed)
+    tasks = load_stream(request.stream, config, request.source, image_size, request.seed, request.datasets)
     validated = config["val_fraction"] > 0
     model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
                            ImageInput(image_size, data_config["mean"], data_config["std"], config["augment"]))
