@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see README: Sweeps)")
+    sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see docs/sweeps.md)")
     sweep.add_argument("file", type=Path, help="the sweep file (.toml)")
     sweep.add_argument("--results", type=Path, default=Path("results/runs"), help="where records, logs and the manifest go")
     sweep.add_argument("--dry-run", action="store_true", help="list every run and whether it is complete; run nothing")
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(repeatable), e.g. --only strategy=adamw,nanoadam --only seed=0,1")
     _add_execution_options(sweep)
 
-    tune = commands.add_parser("tune", help="choose strategies' settings on validation data (see README: Protocol)")
+    tune = commands.add_parser("tune", help="choose strategies' settings on validation data (see docs/protocol.md)")
     tune.add_argument("--stream", help=f"stream name (default {DEFAULT_STREAM})")
     tune.add_argument("--strategy", metavar="NAME[,NAME...]",
                       help=f"strategies to tune, each on its own (default {DEFAULT_STRATEGY})")

@@ -104,11 +104,11 @@ strategy = "nanoadam"
     assert [(run.strategy, run.config["lr"]) for run in runs] == [("adamw", [1e-4, 1e-4]), ("nanoadam", [1e-2, 1e-2])]
 
 
-def test_the_readme_example_is_a_valid_sweep_of_the_size_it_states(tmp_path):
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+def test_the_sweep_guides_example_is_a_valid_sweep_of_the_size_it_states(tmp_path):
+    guide = (Path(__file__).parents[1] / "docs" / "sweeps.md").read_text()
+    example = guide.split("```toml\n", 1)[1].split("```", 1)[0]
     runs = load_sweep(sweep_file(tmp_path, example), tmp_path / "runs")
-    assert len(runs) == 40 and "40 (the 20 at each strategy's" in readme
+    assert len(runs) == 40 and "40 (the 20 at each strategy's" in guide
 
 
 CAMPAIGN = Path(__file__).parents[1] / "results" / "sweeps" / "campaign"
