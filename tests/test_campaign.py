@@ -16,7 +16,7 @@ from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast, side_
 from clbench.reporting.matched import MEASURES, matched_difference
 from clbench.reporting.curves import Point
 from clbench.sweeps.spec import load_sweep
-from test_cli import assert_one_line_error, clbench
+from test_cli import assert_one_line_error
 
 SWEEP = '''stream = ["fashionmnist_mnist", "split_fashionmnist"]
 strategy = ["adamw", "nanoadam"]
@@ -181,8 +181,7 @@ def test_a_bare_side_means_the_strategy_at_its_defaults_and_settings_pick_a_vari
             parse_contrast(bad)
 
 
-@pytest.mark.slow
-def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_path):
+def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_path, cli):
     sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0}, seeds=(0, 1, 2))
     result = analyzed(records_of(runs), len(runs))
     text = markdown(result, "Test")
@@ -190,7 +189,7 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     assert "0.60 h for the 24 runs and 0.00 h for the 0 tuning trials" in text
     assert json.loads(as_json(result))["cells"][0]["forgetting"]["seeds"] == [0, 1, 2]
     out = tmp_path / "analysis.md"
-    done = clbench("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out),
+    done = cli("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out),
                    "--figures", str(tmp_path / "figures"))
     assert done.returncode == 0, done.stderr
     assert "### nanoadam - adamw" in out.read_text() and math.isfinite(result.pooled[0].estimate.mean)
@@ -198,11 +197,11 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     assert figures == sorted(f"sweep__{name}__{metric}.png" for name in ("nanoadam_adamw", "replay_nanoadam_replay_adamw")
                              for metric in ("forgetting", "acc"))
     assert sorted(Path(line).name for line in done.stdout.split()) == figures
-    empty = clbench("analyze", str(sweep), "--results", str(tmp_path / "none"))
+    empty = cli("analyze", str(sweep), "--results", str(tmp_path / "none"))
     assert_one_line_error(empty, "no completed records or tuning trials of", "run clbench tune --sweep")
     (tmp_path / "named.toml").write_text('contrasts = ["nanoadam - lora"]\n' + SWEEP)
-    unknown = clbench("analyze", str(tmp_path / "named.toml"), "--results", str(tmp_path / "runs"))
+    unknown = cli("analyze", str(tmp_path / "named.toml"), "--results", str(tmp_path / "runs"))
     assert_one_line_error(unknown, "names 'lora', which no run of the sweep trains", "name one of")
     (tmp_path / "bad.toml").write_text('contrasts = "nanoadam - adamw"\n' + SWEEP)
-    bad = clbench("analyze", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "runs"))
+    bad = cli("analyze", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "runs"))
     assert_one_line_error(bad, "bad.toml:1: contrasts must be a list", "contrasts = [")

@@ -54,33 +54,35 @@ def assert_one_line_error(result, *fragments, code=2):
         (["--strategy", "lwf", "--set", "optimizer=nanoadam", "--set", "density=2"], ["density must be in (0, 1]"]),
     ],
 )
-@pytest.mark.slow
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragments):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cli, args, fragments):
     results = tmp_path / "results"
-    assert_one_line_error(clbench("run", "--smoke", "--no-progress", "--results", str(results), *args), *fragments)
+    assert_one_line_error(cli("run", "--smoke", "--no-progress", "--results", str(results), *args), *fragments)
     assert not results.exists() or not any(results.iterdir())
 
 
 @pytest.mark.slow
-def test_unwritable_results_folder_fails_before_running(tmp_path):
+def test_the_installed_command_reports_bad_input_in_one_line_and_exit_code_2(tmp_path):
+    assert_one_line_error(clbench("run", "--smoke", "--stream", "fashion_mnist", "--results", str(tmp_path)),
+                          "unknown stream 'fashion_mnist'", "fashionmnist_mnist")
+
+
+def test_unwritable_results_folder_fails_before_running(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_one_line_error(clbench("run", "--smoke", "--results", str(blocker / "runs")), "not a writable directory")
+    assert_one_line_error(cli("run", "--smoke", "--results", str(blocker / "runs")), "not a writable directory")
 
 
-@pytest.mark.slow
-def test_list_shows_every_name_with_a_description():
-    out = clbench("list", "strategies").stdout
+def test_list_shows_every_name_with_a_description(cli):
+    out = cli("list", "strategies").stdout
     for name, strategy in strategies().items():
         assert f"{name}  " in out and strategy.description in out
-    assert "fashionmnist_mnist" in clbench("list", "streams").stdout
+    assert "fashionmnist_mnist" in cli("list", "streams").stdout
 
 
 # the optimizer strategies; the continual-learning methods run with every one of them in test_methods.py
-@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(name for name, s in strategies().items() if not is_method(s)))
-def test_smoke_run_writes_a_complete_record(tmp_path, strategy):
-    result = clbench("run", "--smoke", "--no-progress", "--strategy", strategy, "--results", str(tmp_path))
+def test_smoke_run_writes_a_complete_record(tmp_path, cli, strategy):
+    result = cli("run", "--smoke", "--no-progress", "--strategy", strategy, "--results", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
@@ -113,18 +115,17 @@ def test_a_run_prints_no_library_warnings(tmp_path):
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
-@pytest.mark.slow
-def test_nanoadam_records_its_mask_refreshes_and_warns_when_the_mask_never_refreshes(tmp_path):
+def test_nanoadam_records_its_mask_refreshes_and_warns_when_the_mask_never_refreshes(tmp_path, cli):
     # --smoke trains one step per epoch: one mask per task with 1 epoch, 3 with 3 epochs and interval 1
-    once = clbench("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--results", str(tmp_path / "a"))
+    once = cli("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--results", str(tmp_path / "a"))
     assert once.returncode == 0, once.stderr
     assert json.loads(next((tmp_path / "a").glob("*.json")).read_text())["mask_refreshes"] == [1, 1]
     assert once.stderr.startswith("clbench: warning: the mask was drawn fewer than 2 times per task (1 in fashion_mnist")
-    often = clbench("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--set", "epochs=3",
+    often = cli("run", "--smoke", "--no-progress", "--strategy", "nanoadam", "--set", "epochs=3",
                     "--set", "mask_interval=1", "--results", str(tmp_path / "b"))
     assert often.returncode == 0 and often.stderr == ""
     assert json.loads(next((tmp_path / "b").glob("*.json")).read_text())["mask_refreshes"] == [3, 3]
-    adamw = clbench("run", "--smoke", "--no-progress", "--strategy", "adamw", "--results", str(tmp_path / "c"))
+    adamw = cli("run", "--smoke", "--no-progress", "--strategy", "adamw", "--results", str(tmp_path / "c"))
     assert adamw.returncode == 0 and adamw.stderr == ""
     assert json.loads(next((tmp_path / "c").glob("*.json")).read_text())["mask_refreshes"] is None
 
@@ -133,9 +134,8 @@ def strategy_lr(name):
     return strategies()[name].defaults["lr"]
 
 
-@pytest.mark.slow
-def test_diverging_run_is_recorded_and_exits_1(tmp_path):
-    result = clbench("run", "--smoke", "--no-progress", "--strategy", "adamw", "--set", "lr=1e30", "--set", "epochs=2",
+def test_diverging_run_is_recorded_and_exits_1(tmp_path, cli):
+    result = cli("run", "--smoke", "--no-progress", "--strategy", "adamw", "--set", "lr=1e30", "--set", "epochs=2",
                      "--results", str(tmp_path))
     assert result.returncode == 1
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
@@ -143,27 +143,25 @@ def test_diverging_run_is_recorded_and_exits_1(tmp_path):
     assert record["metrics"]["acc"] is None
 
 
-@pytest.mark.slow
-def test_seeds_run_one_record_each_and_a_rerun_skips_completed_ones(tmp_path):
-    first = clbench("run", "--smoke", "--no-progress", "--seeds", "0,1", "--results", str(tmp_path))
+def test_seeds_run_one_record_each_and_a_rerun_skips_completed_ones(tmp_path, cli):
+    first = cli("run", "--smoke", "--no-progress", "--seeds", "0,1", "--results", str(tmp_path))
     assert first.returncode == 0, first.stderr
     records = {json.loads(p.read_text())["seed"]: p for p in tmp_path.glob("*.json")}
     assert sorted(records) == [0, 1]
     written = {seed: path.stat().st_mtime_ns for seed, path in records.items()}
-    second = clbench("run", "--smoke", "--no-progress", "--seeds", "0,1,2", "--results", str(tmp_path))
+    second = cli("run", "--smoke", "--no-progress", "--seeds", "0,1,2", "--results", str(tmp_path))
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("skipped, a completed record exists") == 2
     assert sorted(json.loads(p.read_text())["seed"] for p in tmp_path.glob("*.json")) == [0, 1, 2]
     assert all(records[seed].stat().st_mtime_ns == mtime for seed, mtime in written.items())
 
 
-@pytest.mark.slow
-def test_a_single_run_is_run_again_even_when_its_record_exists(tmp_path):
-    first = clbench("run", "--smoke", "--no-progress", "--results", str(tmp_path))
+def test_a_single_run_is_run_again_even_when_its_record_exists(tmp_path, cli):
+    first = cli("run", "--smoke", "--no-progress", "--results", str(tmp_path))
     assert first.returncode == 0, first.stderr
     record = next(tmp_path.glob("*.json"))
     before = json.loads(record.read_text())
-    again = clbench("run", "--smoke", "--no-progress", "--results", str(tmp_path))
+    again = cli("run", "--smoke", "--no-progress", "--results", str(tmp_path))
     assert again.returncode == 0 and "skipped" not in again.stdout
     after = json.loads(record.read_text())
     assert after["timing"] != before["timing"]  # written anew

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from test_cli import assert_one_line_error, clbench
+from test_cli import assert_one_line_error
 
 from clbench import registry
 from clbench.errors import UsageError
@@ -73,13 +73,12 @@ def write(folder, name, text):
     return folder / name
 
 
-@pytest.mark.slow
-def test_a_plugin_strategy_and_stream_run_and_are_recorded(plugin_dir, tmp_path):
+def test_a_plugin_strategy_and_stream_run_and_are_recorded(plugin_dir, tmp_path, cli):
     write(plugin_dir, "adagrad.py", STRATEGY_FILE)
     write(plugin_dir, "digits.py", STREAM_FILE)
-    listing = clbench("list", "strategies", "--plugins", str(plugin_dir)).stdout
+    listing = cli("list", "strategies", "--plugins", str(plugin_dir)).stdout
     assert "adagrad_plugin  Adagrad from a plugin file" in listing
-    result = clbench("run", "--smoke", "--no-progress", "--plugins", str(plugin_dir), "--strategy", "adagrad_plugin",
+    result = cli("run", "--smoke", "--no-progress", "--plugins", str(plugin_dir), "--strategy", "adagrad_plugin",
                      "--stream", "digits_twice", "--results", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
@@ -136,18 +135,16 @@ def test_list_names_each_plugin_file_with_its_sha256(plugin_dir, capsys):
     ("", "defines none of STREAM"),
     (STRATEGY_FILE.replace("adagrad_plugin", "adamw"), "defines strategy 'adamw', which exists already"),
 ])
-@pytest.mark.slow
-def test_bad_plugin_files_are_named_with_their_line(plugin_dir, text, fragment):
+def test_bad_plugin_files_are_named_with_their_line(plugin_dir, text, fragment, cli):
     write(plugin_dir, "broken.py", text)
     registry.use_plugins([plugin_dir])
     with pytest.raises(UsageError, match=fragment):
         registry.strategies()
-    assert_one_line_error(clbench("list", "strategies", "--plugins", str(plugin_dir)), fragment)
+    assert_one_line_error(cli("list", "strategies", "--plugins", str(plugin_dir)), fragment)
 
 
-@pytest.mark.slow
-def test_a_missing_plugin_folder_is_named(tmp_path):
-    assert_one_line_error(clbench("list", "streams", "--plugins", str(tmp_path / "nowhere")), "nowhere does not exist")
+def test_a_missing_plugin_folder_is_named(tmp_path, cli):
+    assert_one_line_error(cli("list", "streams", "--plugins", str(tmp_path / "nowhere")), "nowhere does not exist")
 
 
 def test_a_plugin_adds_a_data_set_that_a_plugin_stream_trains_on(plugin_dir, tmp_path, capsys):
@@ -236,7 +233,6 @@ def test_an_installed_package_registers_a_strategy_stream_and_data_set_through_e
     assert config == {"lr": 1e-2}
 
 
-@pytest.mark.slow
 def test_an_installed_plugin_package_runs_and_its_file_names_the_record(with_package, tmp_path):
     from method_runs import BACKBONE, tiny_weights
 

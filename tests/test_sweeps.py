@@ -189,39 +189,35 @@ def test_bad_sweep_files_name_the_file_key_and_line(tmp_path, text, fragments):
     ("strategy = 'adamw'\nlearning_rate = 1\n", "grid.toml:2: unknown key 'learning_rate'"),
     ("[set]\nepochs = 'x'\n", "grid.toml:2: --set epochs='x' is not a valid int"),
 ])
-@pytest.mark.slow
-def test_bad_sweep_file_is_one_line_exit_2_and_runs_nothing(tmp_path, text, fragment):
+def test_bad_sweep_file_is_one_line_exit_2_and_runs_nothing(tmp_path, text, fragment, cli):
     results = tmp_path / "runs"
-    result = clbench("sweep", str(sweep_file(tmp_path, text)), "--results", str(results))
+    result = cli("sweep", str(sweep_file(tmp_path, text)), "--results", str(results))
     assert_one_line_error(result, fragment)
     assert not results.exists()
 
 
-@pytest.mark.slow
-def test_missing_sweep_file_and_bad_only_are_one_line_errors(tmp_path):
-    assert_one_line_error(clbench("sweep", str(tmp_path / "none.toml"), "--dry-run"), "cannot read sweep file")
+def test_missing_sweep_file_and_bad_only_are_one_line_errors(tmp_path, cli):
+    assert_one_line_error(cli("sweep", str(tmp_path / "none.toml"), "--dry-run"), "cannot read sweep file")
     path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\n')
-    assert_one_line_error(clbench("sweep", str(path), "--dry-run", "--only", "strategy"), "is not KEY=VALUE")
-    assert_one_line_error(clbench("sweep", str(path), "--dry-run", "--only", "strategy=nanoadam"), "selects no run")
+    assert_one_line_error(cli("sweep", str(path), "--dry-run", "--only", "strategy"), "is not KEY=VALUE")
+    assert_one_line_error(cli("sweep", str(path), "--dry-run", "--only", "strategy=nanoadam"), "selects no run")
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
-def test_cuda_runs_are_checked_where_they_run(tmp_path):
+def test_cuda_runs_are_checked_where_they_run(tmp_path, cli):
     path = sweep_file(tmp_path, 'strategy = "adamw"\n')
-    local = clbench("sweep", str(path), "--device", "cuda", "--results", str(tmp_path / "runs"))
+    local = cli("sweep", str(path), "--device", "cuda", "--results", str(tmp_path / "runs"))
     assert_one_line_error(local, "--device cuda asked for, but torch sees no CUDA GPU")
-    login_node = clbench("sweep", str(path), "--device", "cuda", "--executor", "slurm", "--dry-run")
+    login_node = cli("sweep", str(path), "--device", "cuda", "--executor", "slurm", "--dry-run")
     assert login_node.returncode == 0 and "--device cuda" in login_node.stdout
 
 
-@pytest.mark.slow
-def test_dry_run_lists_runs_and_what_is_complete(tmp_path):
+def test_dry_run_lists_runs_and_what_is_complete(tmp_path, cli):
     path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\nseeds = [0, 1]\n')
     (done,) = [run for run in load_sweep(path, tmp_path / "runs") if run.strategy == "sgd" and run.seed == 1]
     done.record.parent.mkdir()
     done.record.write_text(json.dumps({"status": "completed"}))
-    result = clbench("sweep", str(path), "--dry-run", "--results", str(tmp_path / "runs"), "--only", "seed=1")
+    result = cli("sweep", str(path), "--dry-run", "--results", str(tmp_path / "runs"), "--only", "seed=1")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3 and lines[-1].startswith("2 runs: 1 complete, 1 to run")
@@ -248,10 +244,9 @@ def manifest(folder: Path, name: str = "grid") -> dict:
     return json.loads((folder / f"{name}.sweep.json").read_text())
 
 
-@pytest.mark.slow
-def test_local_workers_run_the_grid_and_report_what_did_not_complete(tmp_path):
+def test_local_workers_run_the_grid_and_report_what_did_not_complete(tmp_path, cli):
     path, results = sweep_file(tmp_path, SMOKE_GRID), tmp_path / "runs"
-    result = clbench("sweep", str(path), "--workers", "2", "--results", str(results), "--no-progress")
+    result = cli("sweep", str(path), "--workers", "2", "--results", str(results), "--no-progress")
     assert result.returncode == 1, result.stderr
     found = records(results)
     assert sorted(r["status"] for r in found.values()) == ["completed", "completed", "diverged", "diverged"]
@@ -267,7 +262,7 @@ def test_local_workers_run_the_grid_and_report_what_did_not_complete(tmp_path):
     assert all(r["env"]["torch_threads"] == max(1, cores // 2) for r in found.values())  # cores split
     mode = (results / next(iter(found))).stat().st_mode & 0o777
     assert mode == 0o666 & ~current_umask(), oct(mode)  # readable by the group, as the umask says
-    again = clbench("sweep", str(path), "--dry-run", "--results", str(results))
+    again = cli("sweep", str(path), "--dry-run", "--results", str(results))
     assert "4 runs: 2 complete, 2 to run" in again.stdout
 
 

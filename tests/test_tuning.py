@@ -17,7 +17,7 @@ from clbench.sweeps.spec import load_sweep
 from clbench.tuning.space import lr_grid, widened
 from clbench.tuning.tune import StrategyTuning, TuneRequest, sweep_requests, tune
 from clbench.tuning.tuned_files import TunedFile, tuned_config
-from test_cli import assert_one_line_error, clbench
+from test_cli import assert_one_line_error
 
 
 def request(tmp_path, strategy="adamw", **changes) -> TuneRequest:
@@ -189,8 +189,7 @@ def test_a_run_takes_the_tuned_choice_and_names_the_file(tuned_file):
         assert config["lr"] == [1e-3, 1e-3] and config["tuned"] == tuned_file.name and file.path == tuned_file
 
 
-@pytest.mark.slow
-def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file):
+def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file, cli):
     stream = get_stream("fashionmnist_mnist")
     with pytest.raises(UsageError, match=r"does not match this run: its run settings differ: epochs=1 there, 3 here"):
         tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", [], False, tuned_file)
@@ -202,7 +201,7 @@ def test_a_tuned_file_that_does_not_match_the_run_is_refused(tuned_file):
         tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", [], True, tuned_file.parent / "none")
     with pytest.raises(UsageError, match="--set lr clashes with the tuned choice"):
         tuned_config(stream, get_strategy("adamw"), "efficientnet_lite0", ["lr=1"], True, tuned_file)
-    result = clbench("run", "--smoke", "--strategy", "adamw", "--set", "epochs=2", "--tuned", str(tuned_file),
+    result = cli("run", "--smoke", "--strategy", "adamw", "--set", "epochs=2", "--tuned", str(tuned_file),
                      "--results", str(tuned_file.parent / "runs"))
     assert_one_line_error(result, "does not match this run", "epochs=1 there, 2 here")
     assert not (tuned_file.parent / "runs").exists() or not list((tuned_file.parent / "runs").glob("*.json"))
@@ -236,18 +235,17 @@ def test_a_sweep_plans_its_runs_with_the_tuned_choice(tuned_file, tmp_path):
         load_sweep(grid, tmp_path / "runs")
 
 
-@pytest.mark.slow
-def test_tune_then_run_tuned_end_to_end(tmp_path):
+def test_tune_then_run_tuned_end_to_end(tmp_path, cli):
     """Real smoke trials of a 2-point grid, then a run with the choice, its record naming the file."""
     tuned_dir = tmp_path / "tuned"
-    result = clbench("tune", "--smoke", "--strategy", "sgd", "--points", "2", "--widen", "0", "--no-progress",
+    result = cli("tune", "--smoke", "--strategy", "sgd", "--points", "2", "--widen", "0", "--no-progress",
                      "--trials", str(tmp_path / "tuning"), "--out", str(tuned_dir))
     assert result.returncode == 0, result.stderr
     (path,) = tuned_dir.glob("fashionmnist_mnist__efficientnet_lite0__sgd__*.json")
     tuned = TunedFile.load(path)
     assert len(tuned.data["trials"]) == 2 and all(t["status"] == "completed" for t in tuned.data["trials"])
     assert len(list((tmp_path / "tuning").glob("*__seed100__*.json"))) == 2
-    result = clbench("run", "--smoke", "--strategy", "sgd", "--tuned", str(tuned_dir), "--no-progress",
+    result = cli("run", "--smoke", "--strategy", "sgd", "--tuned", str(tuned_dir), "--no-progress",
                      "--results", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     (record_path,) = (tmp_path / "runs").glob("*.json")
@@ -286,11 +284,10 @@ def test_tune_sweep_tunes_every_configuration_the_sweep_runs_tuned(tmp_path):
     assert len(set(replay.values())) == 2 and all("__replay__" in name for name in replay.values())
 
 
-@pytest.mark.slow
-def test_tune_sweep_refuses_what_the_sweep_file_already_says(tmp_path):
+def test_tune_sweep_refuses_what_the_sweep_file_already_says(tmp_path, cli):
     sweep = tmp_path / "grid.toml"
     sweep.write_text('strategy = "adamw"\nsmoke = true\n')
     with pytest.raises(UsageError, match="no runs with tuned = true"):
         sweep_requests(sweep, request(tmp_path))
-    result = clbench("tune", "--sweep", str(sweep), "--strategy", "adamw", "--out", str(tmp_path))
+    result = cli("tune", "--sweep", str(sweep), "--strategy", "adamw", "--out", str(tmp_path))
     assert_one_line_error(result, "--strategy, --out and --sweep both say what to tune; drop --strategy, --out")
