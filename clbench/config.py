@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from clbench.assignments import per_task_texts, split_assignment
 from clbench.errors import UsageError
 from clbench.methods.compose import chosen_optimizer, is_method, method_defaults
 from clbench.presets import paper_preset
@@ -88,13 +89,10 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     num_tasks = len(stream.tasks)
 
     for assignment in assignments:
-        key, sep, text = assignment.partition("=")
-        key = key.strip()
-        if not sep:
-            raise UsageError(f"--set {assignment!r} is not key=value; e.g. --set epochs=2")
+        key, text = split_assignment(assignment)
         if key not in config:
             raise UsageError(f"unknown --set key {key!r}; {closest(key, config)}")
-        config[key] = _parse(key, text.strip(), config[key], num_tasks)
+        config[key] = _parse(key, text, config[key], num_tasks)
 
     for key in PER_TASK_KEYS:
         if key in config and not isinstance(config[key], list):
@@ -122,7 +120,7 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
 
 def _parse(key: str, text: str, default, num_tasks: int):
     if key in PER_TASK_KEYS:
-        values = [_parse_scalar(key, part.strip(), float) for part in text.split(",")]
+        values = [_parse_scalar(key, part, float) for part in per_task_texts(text)]
         if len(values) not in (1, num_tasks):
             raise UsageError(f"--set {key}={text} gives {len(values)} values; give 1 or one per task ({num_tasks})")
         if any(v <= 0 for v in values):

@@ -15,7 +15,7 @@ from pathlib import Path
 from clbench.atomic import write_text_atomically
 from clbench.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # see _UPGRADES
 _PACKAGES = ("clbench", "torch", "torchvision", "timm", "avalanche-lib", "numpy")
 
 
@@ -151,18 +151,17 @@ def effective_settings(config: dict, device: str) -> dict:
             "channels_last": cuda and bool(config.get("channels_last"))}
 
 
-def record_effective_settings(record: dict) -> dict:
-    """A record's effective settings; records written before the key are derived from env.device."""
-    return record.get("effective") or effective_settings(record["config"], record.get("env", {}).get("device", "cpu"))
+def read_record(path: Path) -> dict | None:
+    """The run record at path, upgraded to this schema version; None when the file is not a
+    readable record of a schema this clbench knows."""
+    record, _ = _read(Path(path))
+    return record
 
 
 def completed_record(path: Path) -> dict | None:
     """The record at path when it is one of a completed run, else None."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("status") == "completed" else None
+    record = read_record(path)
+    return record if record is not None and record["status"] == "completed" else None
 
 
 def is_completed(path: Path) -> bool:
@@ -170,9 +169,41 @@ def is_completed(path: Path) -> bool:
     return completed_record(path) is not None
 
 
+def _read(path: Path) -> tuple[dict | None, str | None]:
+    """(the upgraded record, None), or (None, one line saying why the file is not one)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"{path}: not a JSON run record ({type(exc).__name__})"
+    if not isinstance(record, dict) or "schema_version" not in record:
+        return None, f"{path}: not a run record"
+    if record["schema_version"] not in _UPGRADES and record["schema_version"] != SCHEMA_VERSION:
+        return None, (f"{path}: schema version {record['schema_version']!r}, this clbench reads "
+                      f"{', '.join(map(str, [*_UPGRADES, SCHEMA_VERSION]))}")
+    if missing := [key for key in _REQUIRED_KEYS if key not in record]:
+        return None, f"{path}: truncated record, missing {', '.join(missing)}"
+    while record["schema_version"] != SCHEMA_VERSION:
+        record = _UPGRADES[record["schema_version"]](record)
+    return record, None
+
+
+def _from_schema_1(record: dict) -> dict:
+    """Schema 2 records always carry the old heads' output drift (output_kl, and its mean in
+    metrics), each epoch's validation accuracy, the plugin files, the tuned file and the effective
+    settings; schema 1 records written before a key existed get it as null (plugins: none;
+    effective: derived from env.device, where the run trained)."""
+    device = record.get("env", {}).get("device", "cpu")
+    return {"output_kl": None, "val_epoch_accuracy": None, "plugins": [], "tuned": None,
+            "effective": effective_settings(record["config"], device),
+            **record, "metrics": {"output_kl": None, **record["metrics"]}, "schema_version": 2}
+
+
+_UPGRADES = {1: _from_schema_1}  # schema version -> the function that upgrades a record by one version
+
+
 def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
-    """Every run record in results_dir and its sub-folders, and one line for each file named like a
-    record that is not a readable record of this schema version. Files named otherwise (leaderboards,
+    """Every run record in results_dir and its sub-folders, upgraded to this schema version, and one
+    line for each file named like a record that is not a readable record. Files named otherwise (leaderboards,
     manifests, logs) and hidden files, such as a write in progress, are not looked at."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -182,17 +213,9 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
         if not _RECORD_NAME.fullmatch(path.name) or any(part.startswith(".") for part in
                                                          path.relative_to(results_dir).parts):
             continue
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(f"{path}: not a JSON run record ({type(exc).__name__})")
-            continue
-        if not isinstance(record, dict) or "schema_version" not in record:
-            problems.append(f"{path}: not a run record")
-        elif record["schema_version"] != SCHEMA_VERSION:
-            problems.append(f"{path}: schema version {record['schema_version']!r}, this clbench reads {SCHEMA_VERSION}")
-        elif missing := [key for key in _REQUIRED_KEYS if key not in record]:
-            problems.append(f"{path}: truncated record, missing {', '.join(missing)}")
+        record, problem = _read(path)
+        if record is None:
+            problems.append(problem)
         else:
             records.append({**record, "path": str(path)})
     return records, problems

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clbench.errors import UsageError
+from clbench.records import SCHEMA_VERSION
 
 from clbench.reporting.campaign import analyze, sweep_trials
 from clbench.reporting.campaign_format import as_json, markdown
@@ -44,8 +45,9 @@ def write_records(tmp_path, effect: dict[str, float], jitter: float = 0.2, seeds
         nano = run.strategy == "nanoadam" or run.config.get("optimizer") == "nanoadam"
         forgetting = 20 + NOISE[run.seed] + (effect[run.stream] + jitter * (run.seed % 2) if nano else 0)
         tasks = 2 if run.stream == "fashionmnist_mnist" else 5
-        record = {"stream": run.stream, "strategy": run.strategy, "optimizer": run.config.get("optimizer"),
-                  "backbone": run.backbone, "seed": run.seed,
+        record = {"schema_version": SCHEMA_VERSION, "stream": run.stream, "strategy": run.strategy,
+                  "optimizer": run.config.get("optimizer"), "backbone": run.backbone, "seed": run.seed,
+                  "tasks": [f"t{i}" for i in range(tasks)], "baseline_accuracy": [10.0] * tasks,
                   "status": "completed", "config": run.config, "effective": {"device": "cpu"},
                   "metrics": {"forgetting": forgetting, "acc": 80 - forgetting / 2, "plasticity": 85.0},
                   "accuracy_matrix": [[85.0] * tasks] * tasks, "timing": {"wall_s": 90.0}}
@@ -189,19 +191,20 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     assert "0.60 h for the 24 runs and 0.00 h for the 0 tuning trials" in text
     assert json.loads(as_json(result))["cells"][0]["forgetting"]["seeds"] == [0, 1, 2]
     out = tmp_path / "analysis.md"
-    done = cli("analyze", str(sweep), "--results", str(tmp_path / "runs"), "--out", str(out),
-                   "--figures", str(tmp_path / "figures"))
+    trials = ("--trials", str(tmp_path / "tuning"))  # none: not the committed ones of this working folder
+    done = cli("analyze", str(sweep), "--results", str(tmp_path / "runs"), *trials, "--out", str(out),
+               "--figures", str(tmp_path / "figures"))
     assert done.returncode == 0, done.stderr
     assert "### nanoadam - adamw" in out.read_text() and math.isfinite(result.pooled[0].estimate.mean)
     figures = sorted(path.name for path in (tmp_path / "figures").glob("*.png"))
     assert figures == sorted(f"sweep__{name}__{metric}.png" for name in ("nanoadam_adamw", "replay_nanoadam_replay_adamw")
                              for metric in ("forgetting", "acc"))
     assert sorted(Path(line).name for line in done.stdout.split()) == figures
-    empty = cli("analyze", str(sweep), "--results", str(tmp_path / "none"))
+    empty = cli("analyze", str(sweep), "--results", str(tmp_path / "none"), *trials)
     assert_one_line_error(empty, "no completed records or tuning trials of", "run clbench tune --sweep")
     (tmp_path / "named.toml").write_text('contrasts = ["nanoadam - lora"]\n' + SWEEP)
-    unknown = cli("analyze", str(tmp_path / "named.toml"), "--results", str(tmp_path / "runs"))
+    unknown = cli("analyze", str(tmp_path / "named.toml"), "--results", str(tmp_path / "runs"), *trials)
     assert_one_line_error(unknown, "names 'lora', which no run of the sweep trains", "name one of")
     (tmp_path / "bad.toml").write_text('contrasts = "nanoadam - adamw"\n' + SWEEP)
-    bad = cli("analyze", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "runs"))
+    bad = cli("analyze", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "runs"), *trials)
     assert_one_line_error(bad, "bad.toml:1: contrasts must be a list", "contrasts = [")

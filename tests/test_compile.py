@@ -34,7 +34,7 @@ def test_a_compiled_run_gets_the_eager_runs_accuracies(tmp_path):
     weights = tiny_weights(tmp_path)
     eager = method_run(weights, "adamw", "val_fraction=0")
     compiled = method_run(weights, "adamw", "val_fraction=0", "compile=true")
-    assert compiled["status"] == "completed" and compiled["config"]["compile"] is True
+    assert compiled["status"] == "completed", compiled["error"]
     one_image = 100 / 40  # 4 test images of each of 10 classes: float error may flip one prediction
     for eager_row, compiled_row in zip(eager["accuracy_matrix"], compiled["accuracy_matrix"], strict=True):
         assert compiled_row == pytest.approx(eager_row, abs=one_image)

@@ -27,6 +27,7 @@ def curve_record(strategy, seed, lr, plasticity, forgetting, **settings):
     r = record(strategy, seed, forgetting, 2 * plasticity - 90.0, lr=lr, **settings)
     r["metrics"].update(plasticity=plasticity)
     r["val_metrics"] = {"acc": r["metrics"]["acc"] + 1}
+    r["effective"] = {"device": "cpu", "amp": False, "channels_last": False}  # as records are read
     return r
 
 

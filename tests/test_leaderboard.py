@@ -21,7 +21,7 @@ def record(strategy, seed, forgetting, final_second, lr=1e-3, status="completed"
               **settings}
     matrix = [[90.0, 10.0], [90.0 - forgetting, final_second]]
     return {
-        "schema_version": SCHEMA_VERSION, "stream": "s", "strategy": strategy, "backbone": "b", "seed": seed,
+        "schema_version": 1, "stream": "s", "strategy": strategy, "backbone": "b", "seed": seed,  # as committed ones
         "status": status, "error": None if status == "completed" else "non-finite loss", "tasks": ["a", "b"],
         "accuracy_matrix": matrix if status == "completed" else matrix[:1], "baseline_accuracy": [10.0, 10.0],
         "metrics": {"acc": (90.0 - forgetting + final_second) / 2, "forgetting": forgetting, "bwt": -forgetting,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_records import write_record
 import torch
 
 from clbench.training.checkpoints import checkpoint_path
@@ -215,8 +216,7 @@ def test_cuda_runs_are_checked_where_they_run(tmp_path, cli):
 def test_dry_run_lists_runs_and_what_is_complete(tmp_path, cli):
     path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\nseeds = [0, 1]\n')
     (done,) = [run for run in load_sweep(path, tmp_path / "runs") if run.strategy == "sgd" and run.seed == 1]
-    done.record.parent.mkdir()
-    done.record.write_text(json.dumps({"status": "completed"}))
+    write_record(done)
     result = cli("sweep", str(path), "--dry-run", "--results", str(tmp_path / "runs"), "--only", "seed=1")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()

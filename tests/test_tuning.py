@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from fake_records import write_record
 
 from clbench.config import resolve_config
 from clbench.errors import UsageError
@@ -33,9 +34,7 @@ def write_trials(req: TuneRequest, outcome) -> None:
     for run in StrategyTuning(req, req.strategies[0]).planned():
         lr = run.config["lr"][0]
         status, val, test = outcome(lr)
-        run.record.parent.mkdir(parents=True, exist_ok=True)
-        run.record.write_text(json.dumps({"status": status, "val_accuracy_matrix": val, "accuracy_matrix": test,
-                                          "config": run.config, "seed": run.seed}))
+        write_record(run, status, val, test)
 
 
 def run_tune(req: TuneRequest, capsys=None) -> tuple[int, dict | None]:
@@ -99,9 +98,7 @@ def test_an_edge_of_grid_choice_is_reported_and_widened(tmp_path, capsys):
             tuning.space["lr"] = widened(tuning.space["lr"], edge)
         for run in tuning.planned():
             score = best(run.config["lr"][0])
-            run.record.parent.mkdir(parents=True, exist_ok=True)
-            run.record.write_text(json.dumps({"status": "completed", "val_accuracy_matrix": [[score, 0], [score, score]],
-                                              "accuracy_matrix": [[0, 0], [0, 0]]}))
+            write_record(run, val=[[score, 0], [score, score]])
     code, tuned = run_tune(widening)
     out = capsys.readouterr().out
     assert "the best lr is the highest of the grid; widening it by two points" in out
@@ -165,9 +162,7 @@ def test_a_methods_strength_is_tuned_with_its_optimizer_at_a_fixed_lr(tmp_path):
                and run.config["density"] == 0.01 for run in runs)
 
     write_trials(req, lambda lr: ("completed", [[50.0, 0.0], [50.0, 60.0]], [[0.0, 0.0], [0.0, 0.0]]))
-    stronger = next(run for run in runs if run.config["ewc_lambda"] == 100.0).record
-    stronger.write_text(json.dumps({"status": "completed", "val_accuracy_matrix": [[50.0, 0.0], [50.0, 70.0]],
-                                    "accuracy_matrix": [[0, 0], [0, 0]]}))
+    write_record(next(run for run in runs if run.config["ewc_lambda"] == 100.0), val=[[50.0, 0.0], [50.0, 70.0]])
     code, tuned = run_tune(dataclasses.replace(req, widen=2))  # nothing to widen: the lr is not searched
     assert code == 0 and tuned["choice"] == {"ewc_lambda": "100"} and tuned["edge"] is None
 
@@ -250,7 +245,7 @@ def test_tune_then_run_tuned_end_to_end(tmp_path, cli):
     assert result.returncode == 0, result.stderr
     (record_path,) = (tmp_path / "runs").glob("*.json")
     record = json.loads(record_path.read_text())
-    assert record["tuned"] == {"file": str(path), "sha256": tuned.sha256}
+    assert record["tuned"] == {"file": str(path.relative_to(tmp_path)), "sha256": tuned.sha256}  # cwd: tmp_path
     assert record["config"]["lr"] == [float(tuned.data["choice"]["lr"])] * 2
 
 

@@ -7,6 +7,7 @@ from typing import Callable
 
 from torch import nn
 
+from clbench.assignments import split_assignment
 from clbench.errors import UsageError
 from clbench.registry import closest, get_strategy, strategies
 from clbench.strategy import Strategy
@@ -49,9 +50,9 @@ def chosen_optimizer(method: Strategy, assignments: list[str]) -> Strategy:
     optimizer= wins, as for every --set key). One-line UsageError for an unknown one or a method."""
     name = method.defaults[OPTIMIZER_KEY]
     for assignment in assignments:
-        key, _, value = assignment.partition("=")
-        if key.strip() == OPTIMIZER_KEY:
-            name = value.strip()
+        key, value = split_assignment(assignment)
+        if key == OPTIMIZER_KEY:
+            name = value
     optimizers = [s.name for s in strategies().values() if not is_method(s)]
     if name not in strategies() or is_method(get_strategy(name)):
         raise UsageError(f"--set optimizer={name} is not an optimizer strategy; {closest(name, optimizers)}")

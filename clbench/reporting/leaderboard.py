@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
-from clbench.records import config_hash, is_method_run, record_effective_settings, strategy_label
+from clbench.records import config_hash, is_method_run, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
 
@@ -127,7 +127,7 @@ def table_settings(record: dict) -> dict:
     """The settings every run of a table shares: run and stream settings, whether a tuned-settings
     file chose the strategies' settings, device and effective precision."""
     return {**{key: record["config"].get(key) for key in RUN_SETTINGS}, "tuned": bool(record["config"].get("tuned")),
-            **record_effective_settings(record)}
+            **record["effective"]}
 
 
 def _table(records: list[dict], baseline: str, notes: list[str], methods: bool) -> Table:

@@ -5,7 +5,6 @@ are forked from a server that has imported torch and Avalanche once (about 10 s 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import platform
@@ -23,7 +22,7 @@ from typing import Callable
 
 from clbench.errors import UsageError
 from clbench.quiet import import_quietly
-from clbench.records import is_completed
+from clbench.records import is_completed, read_record
 from clbench.run import RunOptions, RunSpec
 from clbench.training.runlock import ALREADY_RUNNING
 
@@ -170,9 +169,9 @@ def _fresh_record(path: Path, since: float) -> dict | None:
     try:
         if path.stat().st_mtime < since:
             return None
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+    except OSError:
         return None
+    return read_record(path)
 
 
 def _last_error_line(log: Path, offset: int) -> str | None:

@@ -4,14 +4,15 @@ sits on its edge, and write the tuned-settings file."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from clbench.assignments import assigned_keys, per_task_texts
 from clbench.config import resolve_config
 from clbench.errors import UsageError
+from clbench.records import read_record
 from clbench.registry import get_strategy, get_stream
 from clbench.sweeps.executors import Placement
 from clbench.sweeps.manifest import Manifest
@@ -51,7 +52,7 @@ class StrategyTuning:
         self.num_tasks = len(base["lr"])
         self.fixed_lr = base["lr"][0]
         self.space = parse_space(request.space, base)
-        fixed = {a.partition("=")[0].strip() for a in request.assignments}
+        fixed = assigned_keys(request.assignments)
         if clash := sorted(set(self.space) & fixed):
             raise UsageError(f"{', '.join(clash)} is both held fixed (--set) and searched (--space); drop one")
         if "lr" not in self.space and "lr" not in fixed:
@@ -91,7 +92,7 @@ class StrategyTuning:
 
     def _lr_of(self, trial: Trial) -> float:
         """The trial's first-task lr: searched, or held fixed with --set lr=..."""
-        return float(trial.assignments["lr"].split(",")[0]) if "lr" in trial.assignments else self.fixed_lr
+        return float(per_task_texts(trial.assignments["lr"])[0]) if "lr" in trial.assignments else self.fixed_lr
 
     def edge(self) -> str | None:
         """"lowest" or "highest" when a chosen lr is the grid's own (None when lr is held fixed)."""
@@ -108,7 +109,7 @@ class StrategyTuning:
 
     def choice(self) -> dict[str, str]:
         if self.request.mode == "per_task":  # task j takes the j-th lr of its trial
-            per_trial = [t.assignments["lr"].split(",") for t in self.chosen]
+            per_trial = [per_task_texts(t.assignments["lr"]) for t in self.chosen]
             return {"lr": ",".join(lrs[j] if len(lrs) > 1 else lrs[0] for j, lrs in enumerate(per_trial))}
         return dict(self.chosen[0].assignments)
 
@@ -131,11 +132,8 @@ class StrategyTuning:
 
 def _load(path: Path) -> dict | None:
     """A trial's record when it completed or diverged (a diverged lr is a result: never chosen), else None."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return {**record, "path": str(path)} if record.get("status") in ("completed", "diverged") else None
+    record = read_record(path)
+    return {**record, "path": str(path)} if record is not None and record["status"] in ("completed", "diverged") else None
 
 
 def tune(requests: list[TuneRequest], executor: str, placement: Placement, options: RunOptions,

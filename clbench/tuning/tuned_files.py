@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from clbench.assignments import assigned_keys
 from clbench.atomic import write_text_atomically
 from clbench.config import resolve_config
 from clbench.errors import UsageError
@@ -111,7 +112,7 @@ def tuned_config(stream: StreamSpec, strategy: Strategy, backbone: str, assignme
             raise UsageError(f"{tuned} does not match this run: {why}; tune this configuration with clbench tune, "
                              "or drop --tuned")
     chosen = set(file.data["choice"])
-    if clash := sorted(chosen & {a.partition("=")[0].strip() for a in assignments}):
+    if clash := sorted(chosen & assigned_keys(assignments)):
         raise UsageError(f"--set {', '.join(clash)} clashes with the tuned choice in {file.path}; drop one of them")
     choice = [f"{key}={text}" for key, text in file.data["choice"].items()]
     config = resolve_config(stream, strategy, [*assignments, *choice], smoke=smoke, backbone=backbone)
