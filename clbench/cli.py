@@ -215,7 +215,7 @@ def _tune(args) -> int:
     from clbench.training.backbones import check_backbone_name
     from clbench.registry import use_plugins
     from clbench.tuning.tune import TuneRequest, command_line, sweep_requests, tune
-    from clbench.tuning.tuned_files import DEFAULT_TUNED_DIR
+    from clbench.tuned_files import DEFAULT_TUNED_DIR
 
     use_plugins(args.plugins)
     single = {"--stream": args.stream, "--strategy": args.strategy, "--backbone": args.backbone,

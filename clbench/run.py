@@ -63,7 +63,7 @@ def plan_run(stream: str, strategy: str, backbone: str, seed: int, assignments: 
     from clbench.records import record_path
     from clbench.registry import get_strategy, get_stream
     from clbench.training.backbones import check_backbone_name
-    from clbench.tuning.tuned_files import tuned_config
+    from clbench.tuned_files import tuned_config
 
     chosen_stream, chosen_strategy = get_stream(stream), get_strategy(strategy)
     check_backbone_name(backbone)
@@ -131,7 +131,7 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
     from clbench.registry import datasets, get_strategy, get_stream, plugins
     from clbench.training.checkpoints import Checkpointing, checkpoint_path
     from clbench.training.runlock import RunLock, lock_path
-    from clbench.tuning.tuned_files import TunedFile
+    from clbench.tuned_files import TunedFile
 
     results = spec.record.parent
     device = resolve_device(options.device)

@@ -17,7 +17,7 @@ from clbench.sweeps.executors import Placement
 from clbench.sweeps.spec import load_sweep
 from clbench.tuning.space import lr_grid, widened
 from clbench.tuning.tune import StrategyTuning, TuneRequest, sweep_requests, tune
-from clbench.tuning.tuned_files import TunedFile, tuned_config
+from clbench.tuned_files import TunedFile, tuned_config
 from test_cli import assert_one_line_error
 
 

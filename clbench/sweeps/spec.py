@@ -129,7 +129,7 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
     [strategies] tables written in the grid itself, which must name strategies it runs."""
     from clbench.registry import get_strategy, get_stream
     from clbench.training.backbones import check_backbone_name
-    from clbench.tuning.tuned_files import DEFAULT_TUNED_DIR
+    from clbench.tuned_files import DEFAULT_TUNED_DIR
 
     def key_path(*keys):  # where a merged key was written: in this grid, else at the top
         own = (*prefix, *keys)

@@ -21,7 +21,7 @@ from clbench.sweeps.spec import load_sweep
 from clbench.sweeps.sweep import run_planned
 from clbench.tuning.select import MODES, OBJECTIVE, Trial, choose, score_trials
 from clbench.tuning.space import lr_grid, parse_space, point_assignments, widened
-from clbench.tuning.tuned_files import settings_without, tuned_name, write_tuned
+from clbench.tuned_files import settings_without, tuned_name, write_tuned
 
 @dataclass(frozen=True)
 class TuneRequest:
