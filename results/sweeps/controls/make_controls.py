@@ -1,8 +1,8 @@
 """Writes controls.toml, the sweep file of the controls campaign's step 2 (issue 29), with each
 cell's head lr as step 1 chose it (heads.toml's tuned files): AdamW, NanoAdam and random_mask on
-every cell (3 streams x 2 backbones with the statistics updated, and frozen statistics on Lite0
-for the two streams that shift between data sets); large_mask, LoRA and AdamW with weight decay
-0.01 beside them on the default stream. Run it from the repository root after step 1 (controls.sh does).
+every cell (the 3 streams on Lite0 and the default stream on Lite2 with the statistics updated,
+and frozen statistics on Lite0 for the two streams that shift between data sets); large_mask, LoRA
+and AdamW with weight decay 0.01 beside them on the default stream. Run it from the repository root after step 1 (controls.sh does).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ HEADER = """# Issue 29, step 2 of the controls campaign: written by make_control
 # (heads.toml); do not edit by hand. Every strategy of a cell trains its heads with the cell's
 # head_lr (AdamW on the heads alone, tuned with the backbone frozen), so that the strategy under
 # test moves only the backbone. The lr curves are the tuning trials (3 seeds a point, 7 lrs over
-# 3 decades, widened where a choice is an edge), the reported runs 5 seeds at the choices. Lite2
-# runs on the default stream only (the budget; see make_controls.py):
+# 3 decades, widened where a choice is an edge); `clbench sweep` of this file would add 5 seeds at
+# the choices, which the campaign's budget leaves out. Lite2 runs on the default stream only (the
+# budget; see make_controls.py):
 #
 #   bash results/sweeps/controls/controls.sh --workers 2
 #   clbench analyze results/sweeps/controls/controls.toml      # the contrasts below, per cell
