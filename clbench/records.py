@@ -11,11 +11,47 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import TypedDict
 
 from clbench.atomic import write_text_atomically
 from clbench.errors import UsageError
 
 SCHEMA_VERSION = 2  # see _UPGRADES
+
+
+class RunRecord(TypedDict):
+    """A run record of this schema version, as clbench.run writes it and read_record returns it
+    (docs/runs.md says what each key holds)."""
+
+    schema_version: int
+    stream: str
+    strategy: str
+    optimizer: str | None  # the optimizer strategy a continual-learning method trains with
+    backbone: str
+    seed: int
+    backbone_weights: str
+    status: str  # completed, diverged or failed
+    error: str | None
+    divergence: dict | None
+    tasks: list[str]
+    accuracy_matrix: list[list[float]]
+    baseline_accuracy: list[float]
+    metrics: dict[str, float | None]
+    val_accuracy_matrix: list[list[float]] | None
+    val_baseline_accuracy: list[float] | None
+    val_metrics: dict[str, float | None] | None
+    val_epoch_accuracy: list[list[float]] | None
+    drift_per_layer_l2: dict[str, float]
+    output_kl: list[list[float]] | None
+    optimizer_state_bytes: list[int]
+    method_state_bytes: list[int]
+    mask_refreshes: list[int] | None
+    effective: dict
+    timing: dict
+    config: dict
+    env: dict
+    plugins: list[dict]
+    tuned: dict | None
 _PACKAGES = ("clbench", "torch", "torchvision", "timm", "avalanche-lib", "numpy")
 
 
@@ -151,14 +187,14 @@ def effective_settings(config: dict, device: str) -> dict:
             "channels_last": cuda and bool(config.get("channels_last"))}
 
 
-def read_record(path: Path) -> dict | None:
+def read_record(path: Path) -> RunRecord | None:
     """The run record at path, upgraded to this schema version; None when the file is not a
     readable record of a schema this clbench knows."""
     record, _ = _read(Path(path))
     return record
 
 
-def completed_record(path: Path) -> dict | None:
+def completed_record(path: Path) -> RunRecord | None:
     """The record at path when it is one of a completed run, else None."""
     record = read_record(path)
     return record if record is not None and record["status"] == "completed" else None
@@ -189,12 +225,14 @@ def _read(path: Path) -> tuple[dict | None, str | None]:
 
 def _from_schema_1(record: dict) -> dict:
     """Schema 2 records always carry the old heads' output drift (output_kl, and its mean in
-    metrics), each epoch's validation accuracy, the plugin files, the tuned file and the effective
-    settings; schema 1 records written before a key existed get it as null (plugins: none;
-    effective: derived from env.device, where the run trained)."""
+    metrics), each epoch's validation accuracy, the plugin files, the tuned file, the effective
+    settings, the method's optimizer and state; schema 1 records written before a key existed get
+    it as null (plugins: none; effective: derived from env.device, where the run trained; written
+    before methods existed: no optimizer of a method, no method state)."""
     device = record.get("env", {}).get("device", "cpu")
     return {"output_kl": None, "val_epoch_accuracy": None, "plugins": [], "tuned": None,
-            "effective": effective_settings(record["config"], device),
+            "effective": effective_settings(record["config"], device), "optimizer": None,
+            "method_state_bytes": [0] * len(record["accuracy_matrix"]),
             **record, "metrics": {"output_kl": None, **record["metrics"]}, "schema_version": 2}
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clbench.errors import UsageError
+from clbench.records import RunRecord
 
 DEFAULT_STREAM = "fashionmnist_mnist"
 DEFAULT_STRATEGY = "nanoadam"
@@ -114,7 +115,7 @@ class RunOptions:
 class RunResult:
     spec: RunSpec
     status: str  # completed, diverged, failed; or skipped (completed before), running elsewhere (locked)
-    record: dict | None  # the record written now, None when skipped or running elsewhere
+    record: RunRecord | None  # the record written now, None when skipped or running elsewhere
     path: Path  # the record's file
 
 
@@ -156,14 +157,14 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
             measured = run_experiment(request, progress=options.progress)
-        record = {
+        record = RunRecord(**{
             "schema_version": SCHEMA_VERSION, "stream": spec.stream, "strategy": spec.strategy,
             "optimizer": spec.config.get(OPTIMIZER_KEY),  # the optimizer strategy a method trains with, else None
             "backbone": spec.backbone, "seed": spec.seed, **measured, "config": spec.config,
             "env": environment(device),
             "plugins": [{"path": str(p.path.resolve()), "sha256": p.sha256} for p in plugins()],
             "tuned": TunedFile.load(spec.tuned).reference() if spec.tuned else None,
-        }
+        })
         path = save_record(results, record)
     finally:
         lock.release()
