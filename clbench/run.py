@@ -10,9 +10,12 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clbench.errors import UsageError
-from clbench.records import RunRecord
+
+if TYPE_CHECKING:
+    from clbench.records import RunRecord  # records imports what --help need not (platform, subprocess)
 
 DEFAULT_STREAM = "fashionmnist_mnist"
 DEFAULT_STRATEGY = "nanoadam"
@@ -128,7 +131,7 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
         from clbench.training.engine import RunRequest, run_experiment
     from clbench.data.datasets import DataSource
     from clbench.methods.compose import OPTIMIZER_KEY
-    from clbench.records import SCHEMA_VERSION, environment, is_completed, save_record
+    from clbench.records import SCHEMA_VERSION, RunRecord, environment, is_completed, save_record
     from clbench.registry import datasets, get_strategy, get_stream, plugins
     from clbench.training.checkpoints import Checkpointing, checkpoint_path
     from clbench.training.runlock import RunLock, lock_path
