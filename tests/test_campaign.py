@@ -146,7 +146,7 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
                                "config": {**run.config, "lr": [lr] * len(run.config["lr"])},
                                "metrics": {"plasticity": plasticity, "forgetting": forgetting + extra, "acc": 0},
                                "accuracy_matrix": [[0.0, 50.0 - forgetting - extra, plasticity]],
-                               "timing": {"wall_s": 45.0}})
+                               "timing": {"wall_s": 45.0}, "effective": {"device": "cpu"}})
     other = {**trials[0], "config": {**trials[0]["config"], "epochs": 7}}  # another sweep's trial
     planned = [{"stream": r.stream, "strategy": r.strategy, "backbone": r.backbone, "optimizer": r.config.get("optimizer"),
                 "config": r.config} for r in runs]

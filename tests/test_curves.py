@@ -6,7 +6,10 @@ import json
 import pytest
 
 from clbench.cli import main
+from clbench.reporting.campaign import analyze
+from clbench.reporting.campaign_format import as_json, markdown
 from clbench.reporting.curves import Point, forgetting_at, lr_curves, matched_plasticity
+from clbench.reporting.plateau import plateaus
 from test_leaderboard import record, write
 
 
@@ -92,3 +95,24 @@ def test_curve_sections_of_one_stream_are_titled_by_the_settings_that_tell_them_
     assert main(["leaderboard", "--results", str(runs)]) == 0
     titles = [line for line in capsys.readouterr().out.splitlines() if line.startswith("### Forgetting at matched")]
     assert len(titles) == 2 and {title.rsplit(", ", 1)[-1] for title in titles} == {"epochs=3", "epochs=2"}
+
+
+def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(tmp_path):
+    """Each run's last-epoch gain is its largest over tasks; the row averages it over seeds."""
+    records = []
+    for seed in (0, 1, 2):
+        for lr, epochs in ((1e-4, [[50.0, 60.0, 70.0], [40.0, 45.0, 46.0 + seed]]), (1e-3, [[80.0, 90.0, 90.5], []])):
+            records.append({**curve_record("nanoadam", seed, lr, 80.0, 10.0), "val_epoch_accuracy": epochs})
+        records.append(curve_record("nanoadam", seed, 1e-2, 80.0, 10.0))  # validated after no epoch
+        records.append({**curve_record("adamw", seed, 1e-3, 80.0, 10.0), "val_epoch_accuracy": [[70.0]]})
+    (row,) = plateaus(lr_curves(records))  # adamw's runs validated once a task: no gain to read
+    assert row.strategy == "nanoadam" and row.seeds == 3
+    assert row.gains == pytest.approx({1e-4: 10.0, 1e-3: 0.5})  # task 0 rose 10 in its last epoch at 1e-4
+    assert row.plateaued_at == [1e-3]
+    records.append({**curve_record("nanoadam", 3, 1e-4, 80.0, 10.0), "val_epoch_accuracy": [[10.0, 9.0]]})
+    records += [curve_record("nanoadam", 3, lr, 80.0, 10.0) for lr in (1e-3, 1e-2)]
+    (row,) = plateaus(lr_curves(records))  # a fourth seed validated per epoch at 1e-4 only
+    assert row.gains[1e-4] == pytest.approx((3 * 10.0 - 1.0) / 4) and row.seeds == 3
+    analysis = analyze([], 0, records, [])
+    assert "| nanoadam | 3 | 0.0001: +7.2, 0.001: +0.5 | 0.001 |" in markdown(analysis, "Test")
+    assert json.loads(as_json(analysis))["plateaus"][0]["last_epoch_gain"][1] == {"lr": 1e-3, "gain": 0.5}

@@ -8,7 +8,8 @@ backbone x run settings, e.g. norm statistics frozen or not):
   (clbench.reporting.matched), Holm-corrected over every cell and contrast of the measure;
 - each pooled over cells;
 - which drift measure (weights' l2, fraction changed, old heads' KL) tracks forgetting over all the
-  cell's runs and trials (clbench.reporting.drift).
+  cell's runs and trials (clbench.reporting.drift);
+- whether each strategy's new-task validation accuracy had plateaued at each lr (clbench.reporting.plateau).
 
 The pooled model: each cell's mean paired difference, with its variance s^2/n over seeds, combined
 by a random-effects meta-analysis (statsmodels' combine_effects): the Paule-Mandel between-cell
@@ -30,10 +31,11 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from clbench.reporting.contrasts import Contrast, side_records
-from clbench.reporting.curves import point_of
+from clbench.reporting.curves import lr_curves, point_of
 from clbench.reporting.drift import PooledTracking, Tracking, pooled_tracking, rising_branch, tracking
 from clbench.reporting.leaderboard import RUN_SETTINGS
 from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference
+from clbench.reporting.plateau import Plateau, plateaus
 from clbench.reporting.stats import (CONFIDENCE, Estimate, PairedComparison, holm, holm_corrected, mean_interval,
                                      paired_comparison)
 from clbench.records import curve_settings, identifying, strategy_label
@@ -88,6 +90,7 @@ class Analysis:
     trial_hours: float
     drift: list[tuple[Cell, dict[str, Tracking]]]  # per cell, by drift measure, over its runs and trials
     drift_pooled: list[PooledTracking]
+    plateaus: list[Plateau]  # per lr curve of the trials, the last epoch's gain
 
 
 def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: list[Contrast],
@@ -114,7 +117,8 @@ def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: li
     drift = [(cell, tracking(rising_branch(cell_records + cell_trials))) for cell, cell_records, cell_trials in by_cell.values()]
     drift.sort(key=lambda item: (item[0].norm, item[0].stream, item[0].backbone))
     return Analysis(results, _pooled(results, contrasts), len(records), planned, _hours(records), len(trials),
-                    _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]))
+                    _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]),
+                    plateaus(lr_curves(trials)))
 
 
 def sweep_trials(trials: list[dict], planned: list[dict]) -> list[dict]:

@@ -8,6 +8,7 @@ from clbench.reporting.campaign import Analysis, CellContrast, Pooled
 from clbench.reporting.drift import MEASURES as DRIFT_MEASURES
 from clbench.reporting.leaderboard_format import comparison_data, estimate_data, holm_p_text, p_text
 from clbench.reporting.matched import MEASURES, MatchedDifference
+from clbench.reporting.plateau import PLATEAU_GAIN
 from clbench.reporting.stats import Estimate
 
 
@@ -42,7 +43,7 @@ def markdown(analysis: Analysis, title: str) -> str:
                   "|---|---|---|---|---|---|---|"]
         lines += [_pooled_row(p) for p in analysis.pooled]
         lines.append("")
-    return "\n".join(lines + _drift_lines(analysis))
+    return "\n".join(lines + _drift_lines(analysis) + _plateau_lines(analysis))
 
 
 def _drift_lines(analysis: Analysis) -> list[str]:
@@ -68,6 +69,24 @@ def _drift_lines(analysis: Analysis) -> list[str]:
             if m in pooled else "–" for m in DRIFT_MEASURES) + " |")
         best = max(pooled.values(), key=lambda p: p.rho)
         lines += ["", f"Tracks forgetting best, pooled: {names[best.measure]} (rho {best.rho:+.2f})."]
+    return lines + [""]
+
+
+def _plateau_lines(analysis: Analysis) -> list[str]:
+    if not analysis.plateaus:
+        return []
+    lines = ["### Had the new tasks plateaued?", "",
+             "The last epoch's gain in the new task's validation accuracy, in points: the largest over a run's tasks, "
+             f"averaged over the seeds of each lr. Plateaued: under {PLATEAU_GAIN:g} point.", "",
+             "| stream | backbone | norm stats | strategy | seeds | last epoch's gain by lr | plateaued at |",
+             "|---|---|---|---|---|---|---|"]
+    for row in analysis.plateaus:
+        group = row.group
+        norm = "frozen" if group.settings.get("freeze_norm_stats") else "updated"
+        gains = ", ".join(f"{lr:g}: {gain:+.1f}" for lr, gain in row.gains.items())
+        plateaued = ", ".join(f"{lr:g}" for lr in row.plateaued_at) or "none"
+        lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | {gains} | "
+                     f"{plateaued} |")
     return lines + [""]
 
 
@@ -138,6 +157,10 @@ def as_json(analysis: Analysis) -> str:
                    **{m: {"rho": t.rho, "n": t.n} for m, t in by_measure.items()}} for cell, by_measure in analysis.drift],
         "drift_pooled": [{"measure": p.measure, "rho": p.rho, "low": p.low, "high": p.high, "cells": p.cells,
                           "runs": p.runs} for p in analysis.drift_pooled],
+        "plateaus": [{"stream": row.group.stream, "backbone": row.group.backbone, "settings": row.group.settings,
+                      "strategy": row.strategy, "seeds": row.seeds,
+                      "last_epoch_gain": [{"lr": lr, "gain": gain} for lr, gain in row.gains.items()]}
+                     for row in analysis.plateaus],
         "pooled": [{"contrast": p.contrast.name, "norm_stats": p.norm, "measure": p.metric,
                     "estimate": estimate_data(p.estimate), "p_value": p.p_value, "tau2": p.tau2}
                    for p in analysis.pooled],

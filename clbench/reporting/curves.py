@@ -27,6 +27,7 @@ class Point:
     val_acc: float | None
     old_acc: float | None = None  # final accuracy on the tasks before the last, averaged
     new_acc: float | None = None  # final accuracy on the last task
+    last_epoch_gain: float | None = None  # the most a task's validation accuracy rose in its last epoch
 
 
 @dataclass
@@ -84,7 +85,14 @@ def point_of(record: dict) -> Point:
     final = (record.get("accuracy_matrix") or [[]])[-1]
     old = final[:-1] if len(final) >= 2 and None not in final else None
     return Point(record["config"]["lr"][0], metrics["plasticity"], metrics["forgetting"], metrics["acc"], val.get("acc"),
-                 sum(old) / len(old) if old else None, final[-1] if old else None)
+                 sum(old) / len(old) if old else None, final[-1] if old else None, _last_epoch_gain(record))
+
+
+def _last_epoch_gain(record: dict) -> float | None:
+    """The largest rise of a task's validation accuracy in the last epoch of training on it (None
+    where no task has two epochs of it)."""
+    gains = [epochs[-1] - epochs[-2] for epochs in record.get("val_epoch_accuracy") or () if len(epochs) >= 2]
+    return max(gains) if gains else None
 
 
 def forgetting_at(points: list[Point], level: float) -> float | None:
