@@ -165,7 +165,10 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
     # the curves alone, before any reported run: the matched columns, no paired ones
     curves_only = analyzed([], len(runs), trials)
     assert all(c.comparisons["forgetting"] is None and c.matched["forgetting"] for c in curves_only.cells)
-    assert "-10.00 [" in markdown(curves_only, "Test")
+    text = markdown(curves_only, "Test")
+    by_cell = text[text.index("### Matched measures by cell"):text.index("### Pooled over cells")]
+    rows = [line for line in by_cell.splitlines() if "| nanoadam - adamw | -10.00 [" in line]
+    assert sorted(line.split(" | ")[0] for line in rows) == ["| fashionmnist_mnist", "| split_fashionmnist"]
 
 
 def test_a_bare_side_means_the_strategy_at_its_defaults_and_settings_pick_a_variant():

@@ -34,6 +34,7 @@ def markdown(analysis: Analysis, title: str) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [_cell_row(c) for c in analysis.cells if c.contrast is contrast]
         lines.append("")
+    lines += _by_cell_lines(analysis)
     if analysis.pooled:
         lines += ["### Pooled over cells", "",
                   "Random effects over the cells' mean differences: Paule-Mandel between-cell variance τ², "
@@ -44,6 +45,20 @@ def markdown(analysis: Analysis, title: str) -> str:
         lines += [_pooled_row(p) for p in analysis.pooled]
         lines.append("")
     return "\n".join(lines + _drift_lines(analysis) + _plateau_lines(analysis))
+
+
+def _by_cell_lines(analysis: Analysis) -> list[str]:
+    """The matched measures of every contrast, cell by cell: the layout a verdict reads."""
+    matched = [c for c in analysis.cells if any(c.matched.values())]
+    if not matched:
+        return []
+    lines = ["### Matched measures by cell", "",
+             "| stream | backbone | norm stats | contrast | Δ forgetting at matched plasticity | Δ old-task acc at matched "
+             "new-task acc |", "|---|---|---|---|---|---|"]
+    for c in sorted(matched, key=lambda c: (c.cell.norm != "updated", c.cell.stream, c.cell.backbone)):
+        lines.append(f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {c.contrast.name} | "
+                     + " | ".join(_matched_text(c.matched[m.name]) for m in MEASURES) + " |")
+    return lines + [""]
 
 
 def _drift_lines(analysis: Analysis) -> list[str]:
