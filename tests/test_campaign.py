@@ -14,7 +14,7 @@ from clbench.records import SCHEMA_VERSION
 from clbench.reporting.campaign import analyze, sweep_trials
 from clbench.reporting.campaign_format import as_json, markdown
 from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast, side_records
-from clbench.reporting.matched import MEASURES, matched_difference
+from clbench.reporting.matched import MEASURES, matched_difference, unmatched_reason
 from clbench.reporting.curves import Point
 from clbench.sweeps.spec import load_sweep
 from test_cli import assert_one_line_error
@@ -128,8 +128,16 @@ def test_matched_forgetting_is_read_off_the_seed_mean_curves_with_a_bootstrap_ov
     assert single.difference == pytest.approx(-11) and single.low is None and single.p_value is None
     assert matched_difference({100: treated[100]}, {101: control[101]}, MEASURES[0]) is None
     # a curve that starts above the level both reach has no value there
-    assert matched_difference({100: curves_of([(1e-3, 95, 10), (1e-2, 99, 20)])}, {100: control[100]},
-                              MEASURES[0]) is None
+    high = {100: curves_of([(1e-3, 95, 10), (1e-2, 99, 20)])}
+    assert matched_difference(high, {100: control[100]}, MEASURES[0]) is None
+    # and the analysis says what to run for one
+    names = ("nanoadam", "adamw")
+    assert unmatched_reason(high, {100: control[100]}, MEASURES[0], names) == (
+        "nanoadam's curve starts at 95.0, above the 90.0 that adamw's reaches at most: run nanoadam at lower lrs")
+    assert unmatched_reason(treated, control, MEASURES[0], names) is None
+    assert "share no seed" in unmatched_reason({100: treated[100]}, {101: control[101]}, MEASURES[0], names)
+    assert "adamw ran fewer than 2 lrs on every seed" in unmatched_reason(treated, {100: control[100][:1]}, MEASURES[0],
+                                                                    names)
 
 
 def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_path):
@@ -169,6 +177,10 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
     by_cell = text[text.index("### Matched measures by cell"):text.index("### Pooled over cells")]
     rows = [line for line in by_cell.splitlines() if "| nanoadam - adamw | -10.00 [" in line]
     assert sorted(line.split(" | ")[0] for line in rows) == ["| fashionmnist_mnist", "| split_fashionmnist"]
+    one_lr = [t for t in trials if not (t["strategy"] == "adamw" and t["config"]["lr"][0] == 1e-4)]
+    text = markdown(analyzed([], len(runs), one_lr), "Test")
+    assert ("- split_fashionmnist · efficientnet_lite0 · updated, nanoadam - adamw, forgetting at matched plasticity: "
+            "adamw ran fewer than 2 lrs on every seed: run its lr grid") in text
 
 
 def test_a_bare_side_means_the_strategy_at_its_defaults_and_settings_pick_a_variant():

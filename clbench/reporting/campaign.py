@@ -34,7 +34,7 @@ from clbench.reporting.contrasts import Contrast, side_records
 from clbench.reporting.curves import lr_curves, point_of
 from clbench.reporting.drift import PooledTracking, Tracking, pooled_tracking, rising_branch, tracking
 from clbench.reporting.leaderboard import RUN_SETTINGS
-from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference
+from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference, unmatched_reason
 from clbench.reporting.plateau import Plateau, plateaus
 from clbench.reporting.stats import (CONFIDENCE, Estimate, PairedComparison, holm, holm_corrected, mean_interval,
                                      paired_comparison)
@@ -67,6 +67,7 @@ class CellContrast:
     plasticity: tuple[Estimate, Estimate] | None  # (treated, control): mean accuracy on each task after learning it
     final_accuracy: tuple[list[float], list[float]] | None  # (treated, control): mean final accuracy per task
     matched: dict[str, MatchedDifference | None]  # by measure, on the tuning curves; p Holm-corrected
+    unmatched: dict[str, str]  # by measure, why the curves have no matched difference and what to run for one
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def _curves(trials: list[dict]) -> dict[int, list]:
     by_seed: dict[int, list] = {}
     for trial in trials:
         by_seed.setdefault(trial["seed"], []).append(point_of(trial))
-    return {seed: sorted(points, key=lambda p: p.lr) for seed, points in by_seed.items() if len(points) >= 2}
+    return {seed: sorted(points, key=lambda p: p.lr) for seed, points in by_seed.items()}
 
 
 def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], control: tuple[list, list]) -> CellContrast:
@@ -161,7 +162,10 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], c
                        for j in range(len(side[0]["accuracy_matrix"][-1]))] for side in sides)
     curves = (_curves(treated_trials), _curves(control_trials))
     matched = {measure.name: matched_difference(*curves, measure) for measure in MEASURES}
-    return CellContrast(cell, contrast, comparisons, plasticity, final, matched)
+    names = tuple(side.strip() for side in contrast.name.split(" - "))
+    unmatched = {measure.name: why for measure in MEASURES
+                 if matched[measure.name] is None and (why := unmatched_reason(*curves, measure, names))}
+    return CellContrast(cell, contrast, comparisons, plasticity, final, matched, unmatched)
 
 
 def _holm_per_family(results: list[CellContrast]) -> list[CellContrast]:

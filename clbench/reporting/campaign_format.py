@@ -49,15 +49,20 @@ def markdown(analysis: Analysis, title: str) -> str:
 
 def _by_cell_lines(analysis: Analysis) -> list[str]:
     """The matched measures of every contrast, cell by cell: the layout a verdict reads."""
-    matched = [c for c in analysis.cells if any(c.matched.values())]
-    if not matched:
+    shown = sorted((c for c in analysis.cells if any(c.matched.values()) or c.unmatched),
+                   key=lambda c: (c.cell.norm != "updated", c.cell.stream, c.cell.backbone))
+    if not shown:
         return []
     lines = ["### Matched measures by cell", "",
              "| stream | backbone | norm stats | contrast | Δ forgetting at matched plasticity | Δ old-task acc at matched "
              "new-task acc |", "|---|---|---|---|---|---|"]
-    for c in sorted(matched, key=lambda c: (c.cell.norm != "updated", c.cell.stream, c.cell.backbone)):
+    for c in shown:
         lines.append(f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {c.contrast.name} | "
                      + " | ".join(_matched_text(c.matched[m.name]) for m in MEASURES) + " |")
+    unmatched = [f"- {c.cell.stream} · {c.cell.backbone} · {c.cell.norm}, {c.contrast.name}, {m.title}: "
+                 f"{c.unmatched[m.name]}" for c in shown for m in MEASURES if m.name in c.unmatched]
+    if unmatched:
+        lines += ["", "No common level, and what to run for one:", "", *unmatched]
     return lines + [""]
 
 
@@ -166,7 +171,8 @@ def as_json(analysis: Analysis) -> str:
                    "matched": {name: None if m is None else {
                        "level": m.level, "treated": m.treated, "control": m.control, "difference": m.difference,
                        "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
-                       for name, m in c.matched.items()}}
+                       for name, m in c.matched.items()},
+                   "unmatched": c.unmatched}
                   for c in analysis.cells],
         "drift": [{"stream": cell.stream, "backbone": cell.backbone, "norm_stats": cell.norm,
                    **{m: {"rho": t.rho, "n": t.n} for m, t in by_measure.items()}} for cell, by_measure in analysis.drift],

@@ -64,7 +64,9 @@ Curves = dict[int, list[Point]]  # by seed, each sorted by lr
 
 
 def matched_difference(treated: Curves, control: Curves, measure: Measure) -> MatchedDifference | None:
-    """None when the sides share no seed or their seed-mean curves never reach a common level."""
+    """None when the sides share no seed with a curve of 2 or more lrs, or their seed-mean curves
+    never reach a common level."""
+    treated, control = _usable(treated), _usable(control)
     seeds = tuple(sorted(set(treated) & set(control)))
     if not seeds:
         return None
@@ -84,6 +86,30 @@ def matched_difference(treated: Curves, control: Curves, measure: Measure) -> Ma
     return MatchedDifference(measure.name, level, a, b, low, high, p_value, seeds)
 
 
+def unmatched_reason(treated: Curves, control: Curves, measure: Measure, names: tuple[str, str]) -> str | None:
+    """Why matched_difference finds no common level, as what to run for one (names: the sides'); None
+    where it finds one, or where a side has no curve at all."""
+    if not treated or not control:
+        return None
+    for name, side in zip(names, (treated, control)):
+        if not _usable(side):
+            return f"{name} ran fewer than 2 lrs on every seed: run its lr grid"
+    treated, control = _usable(treated), _usable(control)
+    seeds = tuple(sorted(set(treated) & set(control)))
+    if not seeds:
+        return f"{names[0]} and {names[1]} share no seed: run both on the same seeds"
+    curves = dict(zip(names, (seed_mean_curve(side, seeds, measure) for side in (treated, control))))
+    for name, curve in curves.items():
+        if len(curve) < 2:
+            return f"{name}'s curve has fewer than 2 lrs that every seed ran: run its missing lrs"
+    level = min(max(x for x, _ in curve) for curve in curves.values())
+    for (name, curve), other in zip(curves.items(), reversed(names)):
+        if curve[0][0] > level:
+            return (f"{name}'s curve starts at {curve[0][0]:.1f}, above the {level:.1f} that {other}'s reaches at most: "
+                    f"run {name} at lower lrs")
+    return None
+
+
 def seed_mean_curve(curves: Curves, seeds: Sequence[int], measure: Measure) -> list[tuple[float, float]]:
     """(x, y) at each lr every one of `seeds` ran, averaged over them (a seed may repeat), by lr."""
     by_lr: list[dict[float, Point]] = [{p.lr: p for p in curves[seed]} for seed in seeds]
@@ -95,6 +121,10 @@ def seed_mean_curve(curves: Curves, seeds: Sequence[int], measure: Measure) -> l
         if None not in xs and None not in ys:
             curve.append((math.fsum(xs) / len(xs), math.fsum(ys) / len(ys)))
     return curve
+
+
+def _usable(curves: Curves) -> Curves:
+    return {seed: points for seed, points in curves.items() if len(points) >= 2}
 
 
 def _read(treated: Curves, control: Curves, seeds: Sequence[int], measure: Measure):
