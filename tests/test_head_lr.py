@@ -13,7 +13,7 @@ from clbench.errors import UsageError
 from clbench.optim.combined import CombinedOptimizer
 from clbench.records import SETTINGS_ADDED_LATER, config_hash
 from clbench.registry import get_stream, strategies
-from clbench.training.engine import TaskIncrementalTemplate
+from clbench.training.template import TaskIncrementalTemplate
 from clbench.training.model import TaskHeadsModel
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "runs"

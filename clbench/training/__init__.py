@@ -1,1 +1,2 @@
-"""Training one run: backbones, the multi-head model, the engine, checkpoints, run locks and the metrics it records."""
+"""Training one run: backbones, the multi-head model, the engine, its Avalanche template and plugins,
+checkpoints, run locks and the metrics it records."""
