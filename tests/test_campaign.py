@@ -123,6 +123,11 @@ def test_matched_forgetting_is_read_off_the_seed_mean_curves_with_a_bootstrap_ov
     # old-task accuracy at matched new-task accuracy (here new = plasticity, old = 50 - forgetting)
     old = matched_difference(treated, control, MEASURES[1])
     assert old.level == 80 and old.difference == pytest.approx(10)
+    # over the shared range of plasticity, 70 to 80, both sides are linear: read at its middle, 75
+    over_range = matched_difference(treated, control, next(m for m in MEASURES if m.name == "forgetting_range"))
+    assert (over_range.lowest, over_range.level) == (70, 80)
+    assert over_range.treated == pytest.approx(17.5) and over_range.control == pytest.approx(25)
+    assert over_range.difference == pytest.approx(-7.5) and -8.5 <= over_range.low < -7.5 < over_range.high <= -6.5
     # one seed: the estimate without an interval; no seed in common: nothing
     single = matched_difference({100: treated[100]}, {100: control[100]}, MEASURES[0])
     assert single.difference == pytest.approx(-11) and single.low is None and single.p_value is None

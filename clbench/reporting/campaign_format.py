@@ -21,7 +21,8 @@ def markdown(analysis: Analysis, title: str) -> str:
              "learning it; final: accuracy on each task at the end. Matched, on the tuning curves averaged over their "
              "seeds: forgetting where both reach the same plasticity, and final old-task accuracy (the tasks before "
              "the last) where both reach the same final new-task accuracy, each at the most both reach (in "
-             "parentheses), with a 95% bootstrap interval over seeds and its p-value, Holm-corrected over every "
+             "parentheses) and, as a check that it does not hang on the curves' top points, averaged over the range "
+             "both reach; with a 95% bootstrap interval over seeds and its p-value, Holm-corrected over every "
              "cell and contrast of the measure.", "",
              f"Cost, the records' wall times summed: {analysis.run_hours:.2f} h for the {analysis.complete} runs and "
              f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials (runs that ran side by side "
@@ -29,9 +30,9 @@ def markdown(analysis: Analysis, title: str) -> str:
     for contrast in dict.fromkeys(c.contrast for c in analysis.cells):
         lines += [f"### {contrast.name}", "",
                   "| stream | backbone | norm stats | seeds | Δ forgetting | p (perm.) | Δ acc | p (perm.) | plasticity "
-                  "(treated / control) | final per task (treated / control) | curve seeds | Δ forgetting at matched "
-                  "plasticity | p | Δ old-task acc at matched new-task acc | p |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "(treated / control) | final per task (treated / control) | curve seeds | "
+                  + " | ".join(f"Δ {m.title} | p" for m in MEASURES) + " |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(MEASURES)]
         lines += [_cell_row(c) for c in analysis.cells if c.contrast is contrast]
         lines.append("")
     lines += _by_cell_lines(analysis)
@@ -54,8 +55,8 @@ def _by_cell_lines(analysis: Analysis) -> list[str]:
     if not shown:
         return []
     lines = ["### Matched measures by cell", "",
-             "| stream | backbone | norm stats | contrast | Δ forgetting at matched plasticity | Δ old-task acc at matched "
-             "new-task acc |", "|---|---|---|---|---|---|"]
+             "| stream | backbone | norm stats | contrast | " + " | ".join(f"Δ {m.title}" for m in MEASURES) + " |",
+             "|---|---|---|---|" + "---|" * len(MEASURES)]
     for c in shown:
         lines.append(f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {c.contrast.name} | "
                      + " | ".join(_matched_text(c.matched[m.name]) for m in MEASURES) + " |")
@@ -145,12 +146,13 @@ def _matched_text(m: MatchedDifference | None) -> str:
     if m is None:
         return "–"
     interval = "" if m.low is None else f" [{m.low:+.2f}, {m.high:+.2f}]"
-    return f"{m.difference:+.2f}{interval} (at {m.level:.1f})"
+    where = f"at {m.level:.1f}" if m.lowest is None else f"over {m.lowest:.1f}-{m.level:.1f}"
+    return f"{m.difference:+.2f}{interval} ({where})"
 
 
 def _pooled_row(p: Pooled) -> str:
-    measure = {"forgetting": "Δ forgetting", "acc": "Δ acc", "matched forgetting": "Δ forgetting at matched plasticity",
-               "matched old_acc": "Δ old-task acc at matched new-task acc"}[p.metric]
+    measure = {"forgetting": "Δ forgetting", "acc": "Δ acc", **{f"matched {m.name}": f"Δ {m.title}" for m in MEASURES}
+               }[p.metric]
     tau2 = "–" if p.tau2 is None else f"{p.tau2:.2f}"
     p_value = "–" if p.p_value is None else f"{p.p_value:.3g}"
     return (f"| {p.contrast.name} | {p.norm} | {measure} | {p.estimate.n} | {_interval(p.estimate)} | {p_value} | "
@@ -169,7 +171,7 @@ def as_json(analysis: Analysis) -> str:
                    "final_accuracy": None if c.final_accuracy is None else {"treated": c.final_accuracy[0],
                                                                             "control": c.final_accuracy[1]},
                    "matched": {name: None if m is None else {
-                       "level": m.level, "treated": m.treated, "control": m.control, "difference": m.difference,
+                       "level": m.level, "lowest": m.lowest, "treated": m.treated, "control": m.control, "difference": m.difference,
                        "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
                        for name, m in c.matched.items()},
                    "unmatched": c.unmatched}

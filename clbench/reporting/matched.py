@@ -3,7 +3,10 @@ over seeds.
 
 Each side's curve for one seed is its runs over the lr grid. Averaged over seeds at each lr (the
 lrs every seed ran), it is a curve in a plane such as plasticity-forgetting. The sides are read at
-the lower of the two curves' highest x (the most both reach) and differ there by treated - control.
+the lower of the two curves' highest x (the most both reach) and differ there by treated - control;
+or, as a check that the difference does not hang on the curves' top points, averaged over the
+range of x both reach (from the higher of their first points to that level, at RANGE_LEVELS evenly
+spaced levels).
 The interval resamples the seeds both sides ran, with replacement and the same draw for both (a
 seed fixes data order and head initialisation for every strategy), and recomputes everything,
 level included: every one of the n**n draws where that is at most EXHAUSTIVE, else RESAMPLES
@@ -17,12 +20,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Callable, Sequence
 
 import numpy as np
 
 from clbench.reporting.curves import Point, value_at
 
+RANGE_LEVELS = 21
 EXHAUSTIVE = 10_000
 RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -34,19 +39,25 @@ class Measure:
     title: str  # "y at matched x"
     x: Callable[[Point], float | None]
     y: Callable[[Point], float | None]
+    over_range: bool = False  # averaged over the shared range of x, not read at its top
 
 
+_PLASTICITY, _FORGETTING = attrgetter("plasticity"), attrgetter("forgetting")
+_NEW_ACC, _OLD_ACC = attrgetter("new_acc"), attrgetter("old_acc")
 MEASURES = (
-    Measure("forgetting", "forgetting at matched plasticity", lambda p: p.plasticity, lambda p: p.forgetting),
-    Measure("old_acc", "final old-task accuracy at matched new-task accuracy", lambda p: p.new_acc,
-            lambda p: p.old_acc),
+    Measure("forgetting", "forgetting at matched plasticity", _PLASTICITY, _FORGETTING),
+    Measure("old_acc", "final old-task accuracy at matched new-task accuracy", _NEW_ACC, _OLD_ACC),
+    Measure("forgetting_range", "forgetting at matched plasticity, over the shared range", _PLASTICITY, _FORGETTING,
+            over_range=True),
+    Measure("old_acc_range", "final old-task accuracy at matched new-task accuracy, over the shared range", _NEW_ACC,
+            _OLD_ACC, over_range=True),
 )
 
 
 @dataclass(frozen=True)
 class MatchedDifference:
     measure: str
-    level: float  # the x where both seed-mean curves are read
+    level: float  # the x where both seed-mean curves are read (over a range: its top)
     treated: float
     control: float
     low: float | None  # the bootstrap interval of the difference (None with one seed)
@@ -54,6 +65,7 @@ class MatchedDifference:
     p_value: float | None
     seeds: tuple[int, ...]
     p_holm: float | None = None
+    lowest: float | None = None  # over a range: its bottom
 
     @property
     def difference(self) -> float:
@@ -73,7 +85,7 @@ def matched_difference(treated: Curves, control: Curves, measure: Measure) -> Ma
     estimate = _read(treated, control, seeds, measure)
     if estimate is None:
         return None
-    level, a, b = estimate
+    (lowest, level), a, b = estimate
     low = high = p_value = None
     if len(seeds) >= 2:
         differences = np.array([d for draw in _draws(seeds) if (d := _difference(treated, control, draw, measure))
@@ -83,7 +95,8 @@ def matched_difference(treated: Curves, control: Curves, measure: Measure) -> Ma
             low, high = (float(q) for q in np.quantile(differences, [tail, 1 - tail]))
             tail_share = min(float(np.mean(differences <= 0)), float(np.mean(differences >= 0)))
             p_value = min(1.0, 2 * max(tail_share, 1 / len(differences)))
-    return MatchedDifference(measure.name, level, a, b, low, high, p_value, seeds)
+    return MatchedDifference(measure.name, level, a, b, low, high, p_value, seeds,
+                             lowest=lowest if measure.over_range else None)
 
 
 def unmatched_reason(treated: Curves, control: Curves, measure: Measure, names: tuple[str, str]) -> str | None:
@@ -131,9 +144,16 @@ def _read(treated: Curves, control: Curves, seeds: Sequence[int], measure: Measu
     a, b = seed_mean_curve(treated, seeds, measure), seed_mean_curve(control, seeds, measure)
     if len(a) < 2 or len(b) < 2:
         return None
+    """((lowest, level), treated's y, control's y), or None where the curves share no range of x."""
     level = min(max(x for x, _ in a), max(x for x, _ in b))
-    at_a, at_b = value_at(a, level), value_at(b, level)
-    return None if at_a is None or at_b is None else (level, at_a, at_b)
+    lowest = max(a[0][0], b[0][0]) if measure.over_range else level
+    if lowest > level:
+        return None
+    levels = np.linspace(lowest, level, RANGE_LEVELS) if measure.over_range else [level]
+    at_a, at_b = [value_at(a, x) for x in levels], [value_at(b, x) for x in levels]
+    if None in at_a or None in at_b:
+        return None
+    return (lowest, level), math.fsum(at_a) / len(at_a), math.fsum(at_b) / len(at_b)
 
 
 def _difference(treated: Curves, control: Curves, seeds: Sequence[int], measure: Measure) -> float | None:
