@@ -151,8 +151,8 @@ def _matched_text(m: MatchedDifference | None) -> str:
 
 
 def _pooled_row(p: Pooled) -> str:
-    measure = {"forgetting": "Δ forgetting", "acc": "Δ acc", **{f"matched {m.name}": f"Δ {m.title}" for m in MEASURES}
-               }[p.metric]
+    titles = {"forgetting": "Δ forgetting", "acc": "Δ acc", **{f"matched {m.name}": f"Δ {m.title}" for m in MEASURES}}
+    measure = titles[p.metric]
     tau2 = "–" if p.tau2 is None else f"{p.tau2:.2f}"
     p_value = "–" if p.p_value is None else f"{p.p_value:.3g}"
     return (f"| {p.contrast.name} | {p.norm} | {measure} | {p.estimate.n} | {_interval(p.estimate)} | {p_value} | "
@@ -171,8 +171,8 @@ def as_json(analysis: Analysis) -> str:
                    "final_accuracy": None if c.final_accuracy is None else {"treated": c.final_accuracy[0],
                                                                             "control": c.final_accuracy[1]},
                    "matched": {name: None if m is None else {
-                       "level": m.level, "lowest": m.lowest, "treated": m.treated, "control": m.control, "difference": m.difference,
-                       "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
+                       "level": m.level, "lowest": m.lowest, "treated": m.treated, "control": m.control,
+                       "difference": m.difference, "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
                        for name, m in c.matched.items()},
                    "unmatched": c.unmatched}
                   for c in analysis.cells],
