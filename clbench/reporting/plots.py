@@ -253,7 +253,8 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
     right.set_ylabel("final accuracy on the tasks before it (%)")
     return figure, ("each strategy's lr grid (labels: lr): mean over seeds and 95% interval in both directions; stars: "
                     "its tuned runs' mean;\ndashed: the most every seed-mean curve reaches, where clbench analyze "
-                    "compares them; dotted: the highest plasticity every single-seed curve reaches")
+                    "compares them (and over the range below it both reach); dotted: the highest plasticity every "
+                    "single-seed curve reaches")
 
 
 def _error_bars(estimates: list[Estimate]) -> list[list[float]]:
