@@ -116,3 +116,15 @@ def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(
     analysis = analyze([], 0, records, [])
     assert "| nanoadam | 3 | 0.0001: +7.2, 0.001: +0.5 | 0.001 |" in markdown(analysis, "Test")
     assert json.loads(as_json(analysis))["plateaus"][0]["last_epoch_gain"][1] == {"lr": 1e-3, "gain": 0.5}
+
+
+def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learning():
+    """At too high an lr a run stays at chance: its last epoch gains nothing, which is no plateau."""
+    records = []
+    for seed in (0, 1, 2):
+        for lr, plasticity, gain in ((1e-4, 60.0, 5.0), (1e-3, 80.0, 3.0), (1e-2, 80.0, 2.0), (1e-1, 10.0, 0.0)):
+            epochs = [[50.0, 50.0 + gain]]
+            records.append({**curve_record("adamw", seed, lr, plasticity, 10.0), "val_epoch_accuracy": epochs})
+    (row,) = plateaus(lr_curves(records))
+    assert list(row.gains) == [1e-4, 1e-3, 1e-2]  # up to the highest lr at the peak, 80
+    assert row.plateaued_at == []

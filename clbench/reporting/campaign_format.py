@@ -98,7 +98,9 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
         return []
     lines = ["### Had the new tasks plateaued?", "",
              "The last epoch's gain in the new task's validation accuracy, in points: the largest over a run's tasks, "
-             f"averaged over the seeds of each lr. Plateaued: under {PLATEAU_GAIN:g} point.", "",
+             "averaged over the seeds of each lr, on the rising branch of the lr curve (the lrs up to its highest "
+             f"plasticity; past it a run stops learning for another reason). Plateaued: under {PLATEAU_GAIN:g} point.",
+             "",
              "| stream | backbone | norm stats | strategy | seeds | last epoch's gain by lr | plateaued at |",
              "|---|---|---|---|---|---|---|"]
     for row in analysis.plateaus:
