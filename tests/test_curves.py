@@ -104,18 +104,22 @@ def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(
         for lr, epochs in ((1e-4, [[50.0, 60.0, 70.0], [40.0, 45.0, 46.0 + seed]]), (1e-3, [[80.0, 90.0, 90.5], []])):
             records.append({**curve_record("nanoadam", seed, lr, 80.0, 10.0), "val_epoch_accuracy": epochs})
         records.append(curve_record("nanoadam", seed, 1e-2, 80.0, 10.0))  # validated after no epoch
-        records.append({**curve_record("adamw", seed, 1e-3, 80.0, 10.0), "val_epoch_accuracy": [[70.0]]})
-    (row,) = plateaus(lr_curves(records))  # adamw's runs validated once a task: no gain to read
+        records += [{**curve_record("adamw", seed, lr, plasticity, 10.0), "val_epoch_accuracy": [[70.0]]}
+                    for lr, plasticity in ((1e-4, 70.0), (1e-3, 85.0), (1e-2, 60.0))]
+    adamw, row = plateaus(lr_curves(records))
+    assert adamw.strategy == "adamw" and adamw.gains == {} and adamw.seeds == 3  # validated once a task: no gain
     assert row.strategy == "nanoadam" and row.seeds == 3
     assert row.gains == pytest.approx({1e-4: 10.0, 1e-3: 0.5})  # task 0 rose 10 in its last epoch at 1e-4
     assert row.plateaued_at == [1e-3]
     records.append({**curve_record("nanoadam", 3, 1e-4, 80.0, 10.0), "val_epoch_accuracy": [[10.0, 9.0]]})
     records += [curve_record("nanoadam", 3, lr, 80.0, 10.0) for lr in (1e-3, 1e-2)]
-    (row,) = plateaus(lr_curves(records))  # a fourth seed validated per epoch at 1e-4 only
+    _, row = plateaus(lr_curves(records))  # a fourth seed validated per epoch at 1e-4 only
     assert row.gains[1e-4] == pytest.approx((3 * 10.0 - 1.0) / 4) and row.seeds == 3
     analysis = analyze([], 0, records, [])
-    assert "| nanoadam | 3 | 0.0001: +7.2, 0.001: +0.5 | 0.001 |" in markdown(analysis, "Test")
-    assert json.loads(as_json(analysis))["plateaus"][0]["last_epoch_gain"][1] == {"lr": 1e-3, "gain": 0.5}
+    text = markdown(analysis, "Test")
+    assert "| nanoadam | 3 | 80.0 (0.01) | 0.0001: +7.2, 0.001: +0.5 | 0.001 |" in text
+    assert "| adamw | 3 | 85.0 (0.001) | – | – |" in text
+    assert json.loads(as_json(analysis))["plateaus"][1]["last_epoch_gain"][1] == {"lr": 1e-3, "gain": 0.5}
 
 
 def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learning():
@@ -127,4 +131,5 @@ def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learn
             records.append({**curve_record("adamw", seed, lr, plasticity, 10.0), "val_epoch_accuracy": epochs})
     (row,) = plateaus(lr_curves(records))
     assert list(row.gains) == [1e-4, 1e-3, 1e-2]  # up to the highest lr at the peak, 80
+    assert (row.peak_lr, row.peak_plasticity) == (1e-2, 80.0)
     assert row.plateaued_at == []

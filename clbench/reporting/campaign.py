@@ -9,7 +9,8 @@ backbone x run settings, e.g. norm statistics frozen or not):
 - each pooled over cells;
 - which drift measure (weights' l2, fraction changed, old heads' KL) tracks forgetting over all the
   cell's runs and trials (clbench.reporting.drift);
-- whether each strategy's new-task validation accuracy had plateaued at each lr (clbench.reporting.plateau).
+- how far each strategy learnt (its lr curve's top) and whether its new-task validation accuracy had
+  plateaued at each lr (clbench.reporting.plateau).
 
 The pooled model: each cell's mean paired difference, with its variance s^2/n over seeds, combined
 by a random-effects meta-analysis (statsmodels' combine_effects): the Paule-Mandel between-cell
@@ -91,7 +92,7 @@ class Analysis:
     trial_hours: float
     drift: list[tuple[Cell, dict[str, Tracking]]]  # per cell, by drift measure, over its runs and trials
     drift_pooled: list[PooledTracking]
-    plateaus: list[Plateau]  # per lr curve of the trials, the last epoch's gain
+    plateaus: list[Plateau]  # per lr curve of the trials, its top and the last epoch's gain
 
 
 def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: list[Contrast],

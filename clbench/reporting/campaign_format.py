@@ -96,20 +96,22 @@ def _drift_lines(analysis: Analysis) -> list[str]:
 def _plateau_lines(analysis: Analysis) -> list[str]:
     if not analysis.plateaus:
         return []
-    lines = ["### Had the new tasks plateaued?", "",
-             "The last epoch's gain in the new task's validation accuracy, in points: the largest over a run's tasks, "
-             "averaged over the seeds of each lr, on the rising branch of the lr curve (the lrs up to its highest "
-             f"plasticity; past it a run stops learning for another reason). Plateaued: under {PLATEAU_GAIN:g} point.",
+    lines = ["### How far did each strategy learn, and had the new tasks plateaued?", "",
+             "The top of each lr curve: the highest plasticity of the seed means by lr, and its lr. The last epoch's gain "
+             "in the new task's validation accuracy, in points: the largest over a run's tasks, averaged over the seeds "
+             "of each lr, on the rising branch of the lr curve (the lrs up to its top; past it a run stops learning for "
+             f"another reason); – where the runs validated once a task. Plateaued: under {PLATEAU_GAIN:g} point.",
              "",
-             "| stream | backbone | norm stats | strategy | seeds | last epoch's gain by lr | plateaued at |",
-             "|---|---|---|---|---|---|---|"]
+             "| stream | backbone | norm stats | strategy | seeds | highest plasticity (lr) | last epoch's gain by lr | "
+             "plateaued at |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in analysis.plateaus:
         group = row.group
         norm = "frozen" if group.settings.get("freeze_norm_stats") else "updated"
-        gains = ", ".join(f"{lr:g}: {gain:+.1f}" for lr, gain in row.gains.items())
-        plateaued = ", ".join(f"{lr:g}" for lr in row.plateaued_at) or "none"
-        lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | {gains} | "
-                     f"{plateaued} |")
+        gains = ", ".join(f"{lr:g}: {gain:+.1f}" for lr, gain in row.gains.items()) or "–"
+        plateaued = (", ".join(f"{lr:g}" for lr in row.plateaued_at) or "none") if row.gains else "–"
+        lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | "
+                     f"{row.peak_plasticity:.1f} ({row.peak_lr:g}) | {gains} | {plateaued} |")
     return lines + [""]
 
 
@@ -184,6 +186,7 @@ def as_json(analysis: Analysis) -> str:
                           "runs": p.runs} for p in analysis.drift_pooled],
         "plateaus": [{"stream": row.group.stream, "backbone": row.group.backbone, "settings": row.group.settings,
                       "strategy": row.strategy, "seeds": row.seeds,
+                      "peak": {"lr": row.peak_lr, "plasticity": row.peak_plasticity},
                       "last_epoch_gain": [{"lr": lr, "gain": gain} for lr, gain in row.gains.items()]}
                      for row in analysis.plateaus],
         "pooled": [{"contrast": p.contrast.name, "norm_stats": p.norm, "measure": p.metric,
