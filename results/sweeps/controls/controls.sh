@@ -9,6 +9,8 @@
 #     down to the other strategies' curves, so that every pair compared shares a range
 #  4. the long-task cell (long.toml): the default stream on Lite0 with 330 steps and 22 masks a
 #     task, statistics updated and frozen, adamw, nanoadam and random_mask curves on 3 seeds
+#  5. AdamW's long-task curve extended to lower lrs (long_extend.toml), where step 4's did not reach
+#     down to the other strategies' curves
 # The 5-seed runs at the chosen lrs (clbench sweep controls.toml) do not fit the issue's budget after
 # these; the analysis reads its contrasts off the curves, which need none of them.
 set -euo pipefail
@@ -18,3 +20,4 @@ python "$here/make_controls.py"
 clbench tune --sweep "$here/controls.toml" --space lr=0.0001,0.00032,0.001,0.0032,0.01,0.032,0.1 --seeds 100,101,102 "$@"
 clbench tune --sweep "$here/extend.toml" --space lr=0.00001,0.000032,0.0001,0.00032,0.001,0.0032,0.01,0.032,0.1 --seeds 100,101,102 --widen 0 "$@"
 clbench tune --sweep "$here/long.toml" --space lr=0.0001,0.00032,0.001,0.0032 --seeds 100,101,102 --widen 1 "$@"
+clbench tune --sweep "$here/long_extend.toml" --space lr=0.00001,0.000032,0.0001,0.00032,0.001,0.0032 --seeds 100,101,102 --widen 0 "$@"
