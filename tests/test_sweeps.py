@@ -348,6 +348,8 @@ def test_a_sweep_killed_midway_finishes_only_the_missing_runs(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     counts = manifest(results)["counts"]
     assert counts["skipped"] == 1 and counts["completed"] == 2
+    (skipped,) = [entry for entry in manifest(results)["runs"] if entry["status"] == "skipped"]
+    assert skipped["wall_s"] == round(first[name]["timing"]["wall_s"], 1)  # what it cost, kept from its record
     assert len(records(results)) == 3 and (results / name).stat().st_mtime_ns == written
     assert not list(results.rglob(".*.tmp")) and not list(results.rglob("*.lock"))
 

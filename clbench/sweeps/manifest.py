@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 from clbench.atomic import write_text_atomically
-from clbench.records import is_completed
+from clbench.records import completed_record, is_completed
 from clbench.sweeps.executors import Outcome
 from clbench.run import RunSpec
 
-# In the order the summary lists them; "skipped": completed before this sweep started.
+# In the order the summary lists them; "skipped": completed before this sweep started (its wall_s is
+# the one its record holds, so that a resumed sweep's manifest keeps what the runs cost).
 STATUSES = ("completed", "skipped", "diverged", "failed", "invalid", "running elsewhere", "not run")
 _MEANING = {"completed": "trained now", "skipped": "completed before", "invalid": "bad settings",
             "running elsewhere": "another process is training them", "not run": "the sweep stopped first"}
@@ -36,10 +37,7 @@ class Manifest:
                  complete: set[Path]):
         """source: what the runs come from (a sweep file and its hash, a tuning command)."""
         self.path, self.title, self.results = Path(path), title, Path(results)
-        self.entries = {run.record: {"command": run.label(), "record": str(run.record),
-                                     "log": str(log_path(results, run)),
-                                     "status": "skipped" if run.record in complete else "not run",
-                                     "reason": None, "wall_s": None} for run in runs}
+        self.entries = {run.record: _first_entry(run, results, run.record in complete) for run in runs}
         self.header = {**source, "executor": executor, "started": _now(), "finished": None}
 
     def update(self, run: RunSpec, outcome: Outcome) -> None:
@@ -82,6 +80,14 @@ class Manifest:
                       for entry in unfinished]
         lines.append(f"manifest: {self.path}")
         return "\n".join(lines)
+
+
+def _first_entry(run: RunSpec, results: Path, completed_before: bool) -> dict:
+    entry = {"command": run.label(), "record": str(run.record), "log": str(log_path(results, run)),
+             "status": "not run", "reason": None, "wall_s": None}
+    if completed_before:
+        entry.update(status="skipped", wall_s=round(completed_record(run.record)["timing"]["wall_s"], 1))
+    return entry
 
 
 def _now() -> str:
