@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from clbench.atomic import write_text_atomically
-from clbench.records import completed_record, is_completed
+from clbench.records import is_completed, read_record
 from clbench.sweeps.executors import Outcome
 from clbench.run import RunSpec
 
@@ -86,7 +86,8 @@ def _first_entry(run: RunSpec, results: Path, completed_before: bool) -> dict:
     entry = {"command": run.label(), "record": str(run.record), "log": str(log_path(results, run)),
              "status": "not run", "reason": None, "wall_s": None}
     if completed_before:
-        entry.update(status="skipped", wall_s=round(completed_record(run.record)["timing"]["wall_s"], 1))
+        wall_s = read_record(run.record).get("timing", {}).get("wall_s")  # None for a hand-made record
+        entry.update(status="skipped", wall_s=None if wall_s is None else round(wall_s, 1))
     return entry
 
 
