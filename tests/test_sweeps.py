@@ -23,6 +23,7 @@ from clbench.run import RunOptions, plan_run
 from clbench.training.runlock import ALREADY_RUNNING, RunLock, lock_path
 from clbench.sweeps import executors
 from clbench.sweeps.executors import Job, Outcome, Placement, execute
+from clbench.sweeps.manifest import sweep_manifest
 from clbench.sweeps.spec import load_sweep
 from clbench.tuning.tune import TuneRequest, sweep_requests
 from test_cli import CLBENCH, assert_one_line_error, clbench
@@ -223,6 +224,20 @@ def test_dry_run_lists_runs_and_what_is_complete(tmp_path, cli):
     assert len(lines) == 3 and lines[-1].startswith("2 runs: 1 complete, 1 to run")
     assert lines[1].startswith("complete") and "--strategy sgd" in lines[1] and "--seeds 1" in lines[1]
     assert not (tmp_path / "runs" / "logs").exists()
+
+
+def test_a_resumed_sweeps_manifest_keeps_what_the_skipped_runs_cost(tmp_path):
+    path = sweep_file(tmp_path, 'strategy = ["adamw", "sgd"]\n')
+    runs = load_sweep(path, tmp_path / "runs")
+    done = next(run for run in runs if run.strategy == "sgd")
+    write_record(done)
+    record = json.loads(done.record.read_text())
+    done.record.write_text(json.dumps({**record, "timing": {"wall_s": 93.46}}))
+    manifest = sweep_manifest(path, tmp_path / "runs", "local", runs, {done.record})
+    entries = {entry["record"]: entry for entry in manifest.entries.values()}
+    assert entries[str(done.record)]["status"] == "skipped" and entries[str(done.record)]["wall_s"] == 93.5
+    (pending,) = [entry for record, entry in entries.items() if record != str(done.record)]
+    assert pending["status"] == "not run" and pending["wall_s"] is None
 
 
 # --- running --------------------------------------------------------------------------------------
