@@ -234,9 +234,8 @@ def test_a_resumed_sweeps_manifest_keeps_what_the_skipped_runs_cost(tmp_path):
     record = json.loads(done.record.read_text())
     done.record.write_text(json.dumps({**record, "timing": {"wall_s": 93.46}}))
     manifest = sweep_manifest(path, tmp_path / "runs", "local", runs, {done.record})
-    entries = {entry["record"]: entry for entry in manifest.entries.values()}
-    assert entries[str(done.record)]["status"] == "skipped" and entries[str(done.record)]["wall_s"] == 93.5
-    (pending,) = [entry for record, entry in entries.items() if record != str(done.record)]
+    assert manifest.entries[done.record]["status"] == "skipped" and manifest.entries[done.record]["wall_s"] == 93.5
+    (pending,) = [entry for record, entry in manifest.entries.items() if record != done.record]
     assert pending["status"] == "not run" and pending["wall_s"] is None
 
 
