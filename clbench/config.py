@@ -47,8 +47,8 @@ RUN_DEFAULTS = {
 
 LR_SCHEDULES = ("constant", "cosine")
 
-# --smoke: the same pipeline on tiny subsets for one epoch.
-SMOKE_OVERRIDES = {"epochs": 1, "train_per_class": 6, "test_per_class": 4, "image_size": 32}
+# --smoke: the same pipeline on tiny subsets for one epoch (images of 32 px, or texts of 16 tokens).
+SMOKE_OVERRIDES = {"epochs": 1, "train_per_class": 6, "test_per_class": 4, "image_size": 32, "max_tokens": 16}
 
 # Keys whose value may be given per task ("1e-3,2e-3"); they resolve to a list with one entry per task.
 PER_TASK_KEYS = ("lr",)
@@ -85,7 +85,7 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     if preset:
         config.update({key: value for key, value in preset.items() if key in config}, preset="paper")
     if smoke:
-        config.update(SMOKE_OVERRIDES)
+        config.update({key: value for key, value in SMOKE_OVERRIDES.items() if key in config})
     num_tasks = len(stream.tasks)
 
     for assignment in assignments:
@@ -111,8 +111,13 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
     if not 0 <= config["val_fraction"] < 1:
         raise UsageError(f"--set val_fraction={config['val_fraction']} is out of range; it must be in [0, 1)")
     for key in _NON_NEGATIVE_INTS:
-        if config[key] < 0:
+        if config.get(key, 0) < 0:
             raise UsageError(f"--set {key}={config[key]} is out of range; it must be 0 (all / the backbone's) or more")
+    if config.get("max_tokens", 3) < 3:
+        raise UsageError(f"--set max_tokens={config['max_tokens']} is too few; a text needs at least 3 tokens "
+                         "(with the tokenizer's start and end tokens)")
+    if "max_tokens" in config and config["augment"]:
+        raise UsageError("--set augment=true flips and shifts images; a text stream has none, so leave it false")
     if hashes := plugin_hashes(stream, *trained_by):
         config["plugin_sha256"] = hashes  # part of the record's name: an edited plugin file is another run
     return config

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from clbench.training.offline_backbones import BACKBONES, BackboneSpec
 from clbench.errors import UsageError
-from clbench.data.datasets import DatasetSpec
+from clbench.data.datasets import DatasetSpec, TextDatasetSpec
 from clbench.plugins import PluginFile, load_plugin_files, module_plugin, plugin_dirs
 from clbench.strategy import Strategy
 from clbench.streams import DATASETS, StreamSpec
@@ -26,7 +26,8 @@ _named_plugin_dirs: list[Path] = []
 # kind: (what a plugin file defines, its type, the entry-point group of installed packages)
 _KINDS = {"stream": ("STREAM", StreamSpec, "clbench.streams"),
           "strategy": ("STRATEGY", Strategy, "clbench.strategies"),
-          "dataset": ("DATASETS", DatasetSpec, "clbench.datasets")}  # DATASETS = {name: DatasetSpec(...)}
+          # DATASETS = {name: DatasetSpec(...) or TextDatasetSpec(...)}
+          "dataset": ("DATASETS", (DatasetSpec, TextDatasetSpec), "clbench.datasets")}
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _provided() -> list[_Provided]:
             except Exception as exc:  # whatever the package raises while it is imported
                 raise UsageError(f"{where}: {type(exc).__name__}: {exc}; fix or uninstall the package") from None
             if not isinstance(item, kind_type):
-                raise UsageError(f"{where} is a {type(item).__name__}, not a {kind_type.__name__}; fix the package")
+                raise UsageError(f"{where} is a {type(item).__name__}, not a {_type_names(kind_type)}; fix the package")
             name = entry.name if kind == "dataset" else item.name
             found.append(_Provided(module_plugin(entry.module), kind, name, item))
     return found
@@ -78,8 +79,9 @@ def _defined_in(plugin: PluginFile) -> list[_Provided]:
     for kind, (attribute, kind_type, _) in _KINDS.items():
         value = getattr(plugin.module, attribute, None)
         if kind == "dataset" and value is not None:
-            if not isinstance(value, dict) or not all(isinstance(v, DatasetSpec) for v in value.values()):
-                raise UsageError(f"plugin {plugin.path}: DATASETS must be a dict of name: DatasetSpec(...)")
+            if not isinstance(value, dict) or not all(isinstance(v, kind_type) for v in value.values()):
+                raise UsageError(f"plugin {plugin.path}: DATASETS must be a dict of name: DatasetSpec(...) "
+                                 "or TextDatasetSpec(...)")
             items += [_Provided(plugin, kind, name, spec) for name, spec in value.items()]
         elif isinstance(value, kind_type):
             items.append(_Provided(plugin, kind, value.name, value))
@@ -97,6 +99,9 @@ def streams() -> dict[str, StreamSpec]:
             where = next((f"plugin {p.plugin.path}: " for p in _provided() if p.item is stream), "")
             raise UsageError(f"{where}stream {stream.name!r} names unknown data set {unknown[0]!r}; "
                              f"{closest(unknown[0], known)} (see: clbench list datasets)")
+        if other := [t.dataset for t in stream.tasks if isinstance(known[t.dataset], TextDatasetSpec) != stream.is_text]:
+            raise UsageError(f"stream {stream.name!r} is a stream of {'texts' if stream.is_text else 'images'} but its "
+                             f"data set {other[0]!r} is not; a stream of texts sets max_tokens, one of images does not")
     return found
 
 
@@ -107,7 +112,7 @@ def strategies() -> dict[str, Strategy]:
 
 
 @cache
-def datasets() -> dict[str, DatasetSpec]:
+def datasets() -> dict[str, DatasetSpec | TextDatasetSpec]:
     """The built-in data sets and those plugins add."""
     return _with_plugins(dict(DATASETS), "dataset")
 
@@ -146,6 +151,10 @@ def _lookup(kind: str, plural: str, name: str, table: dict):
     if name not in table:
         raise UsageError(f"unknown {kind} {name!r}; {closest(name, table)} (see: clbench list {plural})")
     return table[name]
+
+
+def _type_names(kind_type) -> str:
+    return " or ".join(t.__name__ for t in kind_type) if isinstance(kind_type, tuple) else kind_type.__name__
 
 
 def _with_plugins(builtin: dict, kind: str) -> dict:

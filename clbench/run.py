@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STREAM = "fashionmnist_mnist"
 DEFAULT_STRATEGY = "nanoadam"
-DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
 @dataclass(frozen=True)
@@ -58,19 +57,21 @@ class RunSpec:
         return shlex.join(["clbench", "run", *self.run_args()])
 
 
-def plan_run(stream: str, strategy: str, backbone: str, seed: int, assignments: list[str] | tuple[str, ...] = (),
+def plan_run(stream: str, strategy: str, backbone: str | None, seed: int, assignments: list[str] | tuple[str, ...] = (),
              smoke: bool = False, results: Path = Path("results/runs"), tuned: Path | None = None,
              weights: Path | None = None) -> RunSpec:
     """The run's settings resolved and validated (UsageError, one line, if bad), with the choice of
-    the tuned-settings file (or the one file in folder `tuned` that matches the run) applied."""
+    the tuned-settings file (or the one file in folder `tuned` that matches the run) applied.
+    backbone None or "": the stream's."""
     from clbench.config import resolve_config
     from clbench.records import record_path
     from clbench.registry import get_strategy, get_stream
-    from clbench.training.backbones import check_backbone_name
+    from clbench.training.backbones import check_backbone_fits
     from clbench.tuned_files import tuned_config
 
     chosen_stream, chosen_strategy = get_stream(stream), get_strategy(strategy)
-    check_backbone_name(backbone)
+    backbone = backbone or chosen_stream.backbone
+    check_backbone_fits(chosen_stream, backbone)
     if tuned:
         config, file = tuned_config(chosen_stream, chosen_strategy, backbone, list(assignments), smoke, tuned)
         tuned = file.path

@@ -7,14 +7,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from clbench.data.datasets import DatasetSpec, DataSource, ImageSplits, per_class_subset, stratified_split
+from clbench.data.datasets import (DatasetSpec, DataSource, ImageSplits, TextDatasetSpec, per_class_subset,
+                                   stratified_split)
 from clbench.data.offline_data import OFFLINE_DATASETS
+from clbench.data.text_data import TEXT_DATASETS
+from clbench.data.tokens import Tokenization
 from clbench.data.torchvision_data import TORCHVISION_DATASETS
+from clbench.errors import UsageError
 
-DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS}  # the built-in ones; plugins add more (clbench.registry)
+# the built-in ones; plugins add more (clbench.registry)
+DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS, **TEXT_DATASETS}
 
-# The settings a stream defines, overridable with --set; they are run settings, not strategy settings.
-STREAM_SETTINGS = ("image_size", "train_per_class", "test_per_class")
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+# The settings streams define, overridable with --set; they are run settings, not strategy settings.
+STREAM_SETTINGS = ("image_size", "max_tokens", "train_per_class", "test_per_class")
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,10 @@ class TaskSpec:
 class StreamSpec:
     """A sequence of tasks plus the data settings a run may override with --set.
 
-    image_size 0 means the backbone's own input size; train_per_class / test_per_class 0 mean
-    every example. Subsets, and the validation split of the training subset, are drawn with
+    A stream of images has image_size (0: the backbone's own input size); a stream of texts has
+    max_tokens instead (texts are truncated to that many tokens), and none of image_size.
+    train_per_class / test_per_class 0 mean every example. `backbone` is what runs of the stream
+    use unless --backbone names another. Subsets, and the validation split of the training subset, are drawn with
     `subset_seed`, the same for every run seed (unless a run sets resample_data).
     `strategy_settings` gives strategies settings that suit this stream's length (e.g. NanoAdam's
     mask interval), {strategy name: {key: value}}; --set and the paper's presets override them.
@@ -50,20 +59,28 @@ class StreamSpec:
     test_per_class: int = 0
     subset_seed: int = 0
     strategy_settings: dict[str, dict] = field(default_factory=dict)
+    max_tokens: int | None = None  # set: a stream of texts
+    backbone: str = DEFAULT_BACKBONE
 
     def __post_init__(self):
         if not self.tasks:
             raise ValueError(f"stream {self.name!r} has no tasks")
 
+    @property
+    def is_text(self) -> bool:
+        return self.max_tokens is not None
+
     def defaults(self) -> dict:
-        return {key: getattr(self, key) for key in STREAM_SETTINGS}
+        """The stream's settings, overridable with --set; they are run settings, not strategy settings."""
+        size = {"max_tokens": self.max_tokens} if self.is_text else {"image_size": self.image_size}
+        return {**size, "train_per_class": self.train_per_class, "test_per_class": self.test_per_class}
 
 
 @dataclass
 class TaskData:
     name: str
     num_classes: int
-    train_x: torch.Tensor  # uint8 (N, H, W) or (N, H, W, C); the model's ImageInput preprocesses it
+    train_x: torch.Tensor  # uint8 (N, H, W) or (N, H, W, C), the model's ImageInput preprocesses it; or token ids
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
@@ -82,18 +99,20 @@ def data_seed(stream: StreamSpec, config: dict, run_seed: int) -> tuple[int, ...
 
 
 def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size: int, run_seed: int = 0,
-                datasets: Mapping[str, DatasetSpec] = DATASETS) -> list[TaskData]:
+                datasets: Mapping[str, DatasetSpec | TextDatasetSpec] = DATASETS,
+                tokenization: Tokenization | None = None) -> list[TaskData]:
     """Load, restrict to the task's classes and subsample every task's data, and hold out
     val_fraction of every class of its training subset for validation (none where the settings have
     no val_fraction, as inspections'); seeds: see data_seed.
-    `image_size` is the size variable-size images (Flowers102) are decoded at; `datasets` the table
-    the stream's data set names are looked up in (registry.datasets(): built-in and plugins')."""
+    `image_size` is the size variable-size images (Flowers102) are decoded at; `tokenization` what
+    turns texts into token ids (a text backbone's); `datasets` the table the stream's data set
+    names are looked up in (registry.datasets(): built-in and plugins')."""
     seed = data_seed(stream, config, run_seed)
     loaded: dict[str, ImageSplits] = {}
     tasks = []
     for spec in stream.tasks:
         if spec.dataset not in loaded:
-            loaded[spec.dataset] = datasets[spec.dataset].load(source, image_size)
+            loaded[spec.dataset] = _load(spec.dataset, datasets[spec.dataset], source, image_size, tokenization)
         splits = loaded[spec.dataset]
         train_x, train_y = _select(splits.train_x, splits.train_y, spec.classes, config["train_per_class"], seed)
         test_x, test_y = _select(splits.test_x, splits.test_y, spec.classes, config["test_per_class"], seed)
@@ -103,6 +122,16 @@ def load_stream(stream: StreamSpec, config: dict, source: DataSource, image_size
         tasks.append(TaskData(spec.label, num_classes, train_x[kept], train_y[kept], test_x, test_y,
                               train_x[held_out], train_y[held_out]))
     return tasks
+
+
+def _load(name: str, dataset: DatasetSpec | TextDatasetSpec, source: DataSource, image_size: int,
+          tokenization: Tokenization | None) -> ImageSplits:
+    if not isinstance(dataset, TextDatasetSpec):
+        return dataset.load(source, image_size)
+    if tokenization is None:
+        raise UsageError(f"data set {name!r} holds texts, which this backbone cannot read; use a text backbone "
+                         "(clbench list backbones)")
+    return tokenization.tokenized(name, dataset.load(source))
 
 
 def _select(x: torch.Tensor, y: torch.Tensor, classes, per_class: int, seed) -> tuple[torch.Tensor, torch.Tensor]:

@@ -69,3 +69,10 @@ def test_image_input_augments_only_in_training():
     layer.train()
     torch.manual_seed(1)
     assert not torch.equal(layer(images), plain(images))
+
+
+def test_an_epoch_resumed_after_its_last_step_has_no_batch_left():
+    batches = TensorBatches(torch.zeros(10, 2, 2, dtype=torch.uint8), torch.arange(10), 0, 4, torch.Generator())
+    batches.skip_next(len(batches))
+    assert list(batches) == []
+    assert len(list(batches)) == 3  # the next epoch is whole again

@@ -42,6 +42,8 @@ class TensorBatches:
         n = len(self.labels)
         order = torch.arange(n) if self.generator is None else torch.randperm(n, generator=self.generator)
         order, self._skip = order[self._skip * self.batch_size:], 0
+        if not len(order):
+            return  # resumed after the epoch's last step (split would yield one empty batch)
         for batch in order.to(self.images.device).split(self.batch_size):
             labels = self.labels[batch]
             yield OneTaskBatch([self.images[batch], labels, torch.full_like(labels, self.task)], self.task)
@@ -92,5 +94,7 @@ class JointBatches:
     def __iter__(self):
         order = torch.randperm(int(self.offsets[-1]), generator=self.generator)
         order, self._skip = order[self._skip * self.batch_size:], 0
+        if not len(order):
+            return  # resumed after the epoch's last step
         for batch in order.split(self.batch_size):
             yield mixed_task_batch(parts_at(self.tasks, self.offsets, batch), self.preprocess)

@@ -15,11 +15,24 @@ from clbench.errors import UsageError
 
 @dataclass
 class ImageSplits:
-    """Grey-scale or colour images as uint8 tensors (N, H, W) or (N, H, W, C), labels int64."""
+    """Grey-scale or colour images as uint8 tensors (N, H, W) or (N, H, W, C), or a text data set's
+    token ids (N, max_tokens) as int32 (clbench.data.tokens); labels int64."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+
+@dataclass
+class TextSplits:
+    """Texts with int64 labels; a backbone's tokenizer turns them into ImageSplits-shaped token ids
+    (clbench.data.tokens)."""
+
+    train_texts: list[str]
+    train_y: torch.Tensor
+    test_texts: list[str]
     test_y: torch.Tensor
     num_classes: int
 
@@ -40,6 +53,14 @@ def cache_dir() -> Path:
 class DatasetSpec:
     description: str
     load: Callable[[DataSource, int], ImageSplits]  # (source, size variable-size images are decoded at)
+
+
+@dataclass(frozen=True)
+class TextDatasetSpec:
+    """A data set of texts: a text stream's tasks name these, a text backbone's tokenizer encodes them."""
+
+    description: str
+    load: Callable[[DataSource], TextSplits]
 
 
 def data_roots(source: DataSource) -> list[Path]:

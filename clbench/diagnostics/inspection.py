@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from clbench.atomic import write_text_atomically
-from clbench.training.backbones import create_backbone
+from clbench.training.backbones import create_model_parts
 from clbench.data.datasets import DatasetSpec, DataSource
 from clbench.diagnostics.small_weights import LayerDiagnostic, diagnose, diagnosed_parameters, mean_gradient_magnitudes
-from clbench.training.model import ImageInput, TaskHeadsModel
+from clbench.training.model import TaskHeadsModel
 from clbench.reporting.plots import plt, save_figure
 from clbench.records import SCHEMA_VERSION, environment
 from clbench.streams import DATASETS, StreamSpec, load_stream
@@ -31,7 +31,7 @@ class InspectRequest:
     stream: StreamSpec
     backbone: str
     weights: Path | None
-    settings: dict  # image_size, train_per_class, test_per_class, steps, batch_size, lr, top, bottom, fraction
+    settings: dict  # image_size or max_tokens, train_per_class, test_per_class, steps, batch_size, lr, top, bottom, fraction
     seed: int
     device: str
     source: DataSource
@@ -45,12 +45,11 @@ def run_inspection(request: InspectRequest, out_dir: Path) -> tuple[dict, list[P
     layers, samples, task = {}, {}, None
     for init in INITIALISATIONS:
         torch.manual_seed(request.seed)
-        backbone, data_config, _ = create_backbone(request.backbone, request.weights, pretrained=init == "pretrained")
-        image_size = s["image_size"] or data_config["input_size"][-1]
+        parts = create_model_parts(request.backbone, request.weights, s, pretrained=init == "pretrained")
         if task is None:
-            task = load_stream(first_task, s, request.source, image_size, datasets=request.datasets)[0]
-        model = TaskHeadsModel(backbone, [task.num_classes],
-                               ImageInput(image_size, data_config["mean"], data_config["std"])).to(request.device)
+            task = load_stream(first_task, s, request.source, parts.image_size, datasets=request.datasets,
+                               tokenization=parts.tokenization)[0]
+        model = TaskHeadsModel(parts.backbone, [task.num_classes], parts.input_layer).to(request.device)
         start_weights = {name: p.detach().cpu().clone() for name, p in diagnosed_parameters(model).items()}
         grads = mean_gradient_magnitudes(model, task.train_x.to(request.device), task.train_y.to(request.device),
                                          s["steps"], s["batch_size"], s["lr"], request.seed)
@@ -80,15 +79,24 @@ def run_inspection(request: InspectRequest, out_dir: Path) -> tuple[dict, list[P
     return record, [out_dir / f"{stem}.json", *figures]
 
 
+def is_attention_matrix(name: str) -> bool:
+    """A query, key or value projection's weight (BERT's attention.self.query, timm ViT's attn.qkv): the
+    matrices of the paper's Table 1."""
+    return name.endswith(("query.weight", "key.weight", "value.weight", "qkv.weight"))
+
+
 def summarise(layers: list[LayerDiagnostic], fraction: float) -> dict:
     backbone = [d for d in layers if not d.name.startswith("heads.")]
     head = [d for d in layers if d.name.startswith("heads.")]
+    attention = [d.ratio_r for d in backbone if is_attention_matrix(d.name)]
     return {
         "layers": len(backbone),
         "median_ratio_r": statistics.median(d.ratio_r for d in backbone),
         "median_overlap": statistics.median(d.overlap for d in backbone),
         "chance_overlap": fraction,
         "head_ratio_r": head[0].ratio_r if head else None,
+        # r of the attention matrices (query, key, value), lowest and highest; None without any
+        "attention_ratio_r": [min(attention), max(attention)] if attention else None,
     }
 
 
@@ -103,6 +111,11 @@ def format_summary(record: dict) -> str:
         lines.append(f"{init:<11}  {summary['layers']:>6}  {summary['median_ratio_r']:>8.3f}  "
                      f"{'n/a' if head is None else f'{head:.3f}':>7}  {summary['median_overlap']:>7.3f}  "
                      f"{summary['chance_overlap']:>6.3f}")
+    for init, summary in record["summary"].items():
+        if summary.get("attention_ratio_r"):
+            low, high = summary["attention_ratio_r"]
+            lines.append(f"{init}: attention matrices (query, key, value) r {low:.3f} to {high:.3f} (the paper's "
+                         "Table 1: ViT-Tiny 0.04 to 0.2, ViT-L 0.009 to 0.07)")
     lines.append("r: median |w| of the top-|g| weights over the largest |w| of the bottom-|g| weights (lower: "
                  "large gradients sit on small weights); overlap: share of the smallest weights among the largest "
                  "gradients")
@@ -147,6 +160,10 @@ def _ratio_figure(layers: dict, record: dict):
         ratios = [d.ratio_r for d in layers[init]]
         ax.plot(range(len(ratios)), ratios, marker="o", markersize=3, color=colour,
                 label=f"{init} (median {record['summary'][init]['median_ratio_r']:.3f})")
+        attention = [(i, d.ratio_r) for i, d in enumerate(layers[init]) if is_attention_matrix(d.name)]
+        if attention:
+            ax.scatter(*zip(*attention), marker="s", s=22, facecolors="none", edgecolors=colour,
+                       label=f"{init}: attention matrices (query, key, value)")
     ax.set_yscale("log")
     ax.set_xlabel("weight tensor, input side on the left (the last one is the task head)")
     ax.set_ylabel("ratio r (log scale)")

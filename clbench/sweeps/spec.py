@@ -2,7 +2,7 @@
 
     stream = "fashionmnist_mnist"              # a name, or a list of names: lists expand to their product
     strategy = ["adamw", "nanoadam"]
-    backbone = "efficientnet_lite0"
+    backbone = "efficientnet_lite0"           # default: each stream's own (clbench list streams)
     seeds = [0, 1, 2, 3, 4]
     smoke = false                              # clbench run --smoke
     tuned = true                               # clbench run --tuned: the choice of clbench tune in
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from clbench.errors import UsageError
 from clbench.records import one_value
-from clbench.run import DEFAULT_BACKBONE, DEFAULT_STRATEGY, DEFAULT_STREAM, RunSpec, plan_run
+from clbench.run import DEFAULT_STRATEGY, DEFAULT_STREAM, RunSpec, plan_run
 from clbench.registry import closest
 
 if sys.version_info >= (3, 11):
@@ -42,7 +42,7 @@ else:  # pragma: no cover - Python 3.10
 
 GRID_KEYS = ("stream", "strategy", "backbone", "seeds", "smoke", "tuned", "set", "strategies")
 TOP_KEYS = (*GRID_KEYS, "grid", "contrasts")
-_DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone": DEFAULT_BACKBONE,  # as clbench run's
+_DEFAULTS = {"stream": DEFAULT_STREAM, "strategy": DEFAULT_STRATEGY, "backbone": "",  # as clbench run's ("": the stream's)
              "seeds": [0], "smoke": False, "tuned": False, "set": {}, "strategies": {}}
 
 
@@ -151,13 +151,15 @@ def _expand(grid: dict, own_strategies: dict, prefix: tuple, where: _Locator, re
         lookup = {"stream": get_stream, "strategy": get_strategy, "backbone": check_backbone_name}[key]
         for name in names[key]:
             try:
-                lookup(name)
+                if name:
+                    lookup(name)
             except UsageError as exc:
                 raise UsageError(f"{where(key_path(key))}: {exc}") from None
 
     shared = _axes(grid["set"], ("set",), key_path, where)
     configurations = []
     for stream, backbone, strategy in itertools.product(names["stream"], names["backbone"], names["strategy"]):
+        backbone = backbone or get_stream(stream).backbone
         own = _axes(grid["strategies"].get(strategy, {}), ("strategies", strategy), key_path, where)
         axes = {**shared, **own}
         for values in itertools.product(*(choices for choices, _ in axes.values())):

