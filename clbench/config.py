@@ -76,11 +76,14 @@ def resolve_config(stream: StreamSpec, strategy: Strategy, assignments: list[str
         raise RuntimeError(f"strategy {strategy.name!r} redefines run settings {sorted(clash)}")
     config.update(defaults)
     for named in trained_by:
-        suited = {**stream.strategy_settings.get(named.variant_of, {}), **stream.strategy_settings.get(named.name, {})}
-        if set(suited) - set(named.defaults):
-            raise RuntimeError(f"stream {stream.name!r} sets {sorted(set(suited) - set(named.defaults))}, "
+        own = stream.strategy_settings.get(named.name, {})
+        if set(own) - set(named.defaults):
+            raise RuntimeError(f"stream {stream.name!r} sets {sorted(set(own) - set(named.defaults))}, "
                                f"which strategy {named.name!r} does not have")
-        config.update(suited)
+        # a control takes the settings the stream gives the strategy it controls, where it has them
+        inherited = {key: value for key, value in stream.strategy_settings.get(named.variant_of, {}).items()
+                     if key in named.defaults}
+        config.update({**inherited, **own})
     preset = paper_preset(stream.name, backbone, strategy.variant_of or strategy.name)
     if preset:
         config.update({key: value for key, value in preset.items() if key in config}, preset="paper")

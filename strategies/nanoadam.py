@@ -89,14 +89,17 @@ STRATEGY = Strategy(
 )
 
 
-def mask_control(name: str, criterion: str, description: str) -> Strategy:
+def mask_control(name: str, criterion: str, description: str, once_per_task: bool = False) -> Strategy:
     """NanoAdam with its masks chosen by `criterion` instead of the smallest weights, everything else
     (density, refresh schedule, dense parameters, the stream's settings for NanoAdam) as NanoAdam's.
-    The criterion is fixed, not a setting, so that the control's records carry its own name."""
-    defaults = {key: value for key, value in STRATEGY.defaults.items() if key != "criterion"}
+    The criterion is fixed, not a setting, so that the control's records carry its own name.
+    once_per_task: the mask is drawn at the task's first step and kept (no mask_interval setting)."""
+    left_out = ("criterion", "mask_interval") if once_per_task else ("criterion",)
+    defaults = {key: value for key, value in STRATEGY.defaults.items() if key not in left_out}
     return Strategy(name=name, description=description, defaults=defaults,
-                    make_optimizer=partial(_make_with_criterion, criterion), variant_of=STRATEGY.name)
+                    make_optimizer=partial(_make_with_criterion, criterion, once_per_task), variant_of=STRATEGY.name)
 
 
-def _make_with_criterion(criterion: str, backbone, head, lr, config):
-    return make_optimizer(backbone, head, lr, {**config, "criterion": criterion})
+def _make_with_criterion(criterion: str, once_per_task: bool, backbone, head, lr, config):
+    fixed = {"mask_interval": config["task_steps"]} if once_per_task else {}
+    return make_optimizer(backbone, head, lr, {**config, "criterion": criterion, **fixed})

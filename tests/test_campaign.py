@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from clbench.errors import UsageError
 from clbench.records import SCHEMA_VERSION
@@ -170,7 +171,14 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
     assert len(cells) == 2
     for cell in cells:
         assert cell.matched["forgetting"].difference == pytest.approx(-10)
-        assert cell.matched["forgetting"].p_holm == pytest.approx(min(1, 2 * 2 / 27))  # a family of two cells
+        matched = cell.matched["forgetting"]
+        # each seed's own curves, read at 80 where NanoAdam's top out: 20 + offset against AdamW's 30
+        assert matched.per_seed == pytest.approx((-11, -10, -9))
+        half = stats.t.ppf(0.975, 2) * 1 / math.sqrt(3)  # the t-interval over them: sd 1, 3 seeds
+        assert (matched.t.low, matched.t.high) == pytest.approx((-10 - half, -10 + half))
+        assert matched.p_value == pytest.approx(2 / 27)  # the bootstrap's: no draw of 27 reaches 0
+        p_t = stats.ttest_1samp([-11, -10, -9], 0.0).pvalue
+        assert matched.p_holm == pytest.approx(min(1, 2 * p_t))  # Holm over a family of two cells
     assert result.trials == len(trials) == 24 and result.trial_hours == pytest.approx(24 * 45 / 3600)
     assert result.run_hours == pytest.approx(len(records) * 90 / 3600)
     pooled = {(p.contrast.name, p.metric): p for p in result.pooled}

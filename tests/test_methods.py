@@ -31,7 +31,7 @@ def weights(tmp_path_factory):
 def test_the_methods_and_optimizers_are_the_ones_the_leaderboard_compares():
     assert METHODS == ["ewc", "ewc_online", "frozen", "joint", "l2sp", "lwf", "mas", "replay", "si"]
     others = sorted(name for name, s in strategies().items() if not is_method(s) and name not in OPTIMIZERS)
-    assert others == ["large_mask", "lora", "random_mask"]
+    assert others == ["dense_only", "large_mask", "lora", "random_fixed", "random_mask"]
     assert {optimizer for _, optimizer in PAIRS} == set(OPTIMIZERS)
 
 

@@ -188,3 +188,58 @@ def test_optimizer_state_survives_a_weights_only_checkpoint(name):
                     assert old.dtype == new.dtype and torch.equal(old, new), (name, key)
                 else:
                     assert old == new, (name, key)
+
+
+def steps_moved(name, steps, **overrides):
+    """Which entries of the last Linear's weight moved over `steps` steps of one task, and the masks drawn."""
+    backbone, head = tiny_backbone(), torch.nn.Linear(300, 4)
+    before = backbone[5].weight.detach().clone()
+    optimizer = strategies()[name].make_optimizer(backbone, head, 1e-2, config_for(name, task_steps=steps,
+                                                                                   **overrides))
+    for _ in range(steps):
+        optimizer.zero_grad()
+        head(backbone(torch.randn(2, 3, 8, 8))).logsumexp(dim=1).mean().backward()
+        optimizer.step()
+    return int((backbone[5].weight != before).sum()), optimizer.mask_refreshes()
+
+
+def test_random_fixed_keeps_one_mask_a_task_where_random_mask_draws_a_new_one_at_each_refresh():
+    fixed, fixed_masks = steps_moved("random_fixed", 6, density=0.1)
+    redrawn, redrawn_masks = steps_moved("random_mask", 6, density=0.1, mask_interval=2)
+    assert fixed_masks == 1 and fixed == math.ceil(0.1 * 300 * 16)
+    assert redrawn_masks == 3 and redrawn > 2 * fixed
+    assert "mask_interval" not in strategies()["random_fixed"].defaults
+
+
+def test_random_fixed_moves_as_many_weights_as_nanoadam_in_one_step_with_a_mask_of_its_task_and_seed():
+    _, (backbone, _), (old_backbone, _) = one_step("random_fixed", density=0.1)
+    _, (nano_backbone, _), _ = one_step("nanoadam", density=0.1)
+    assert changed(backbone, old_backbone) == changed(nano_backbone, old_backbone)
+
+    def mask(**overrides):
+        optimizer, (trained, _), _ = one_step("random_fixed", density=0.1, **overrides)
+        return optimizer.mask_index(trained[5].weight)
+
+    assert torch.equal(mask(task=0), mask(task=0))
+    assert not torch.equal(mask(task=0), mask(task=1)) and not torch.equal(mask(run_seed=0), mask(run_seed=1))
+
+
+def test_dense_only_moves_the_dense_parts_as_nanoadam_does_and_no_masked_weight():
+    _, (backbone, head), (old_backbone, old_head) = one_step("dense_only")
+    _, (nano_backbone, nano_head), _ = one_step("nanoadam")
+    counts = changed(backbone, old_backbone)
+    assert counts["0.weight"] == 0 and counts["5.weight"] == 0  # what NanoAdam masks never moves
+    assert counts["5.bias"] == 300 and counts["1.weight"] == 16 and counts["1.bias"] == 16
+    for name in ("5.bias", "1.weight", "1.bias"):  # the dense parts take NanoAdam's very step
+        assert torch.equal(dict(backbone.named_parameters())[name], dict(nano_backbone.named_parameters())[name])
+    assert torch.equal(head.weight, nano_head.weight)
+
+
+def test_the_controls_take_nanoadams_stream_settings_where_they_have_them():
+    from clbench.config import resolve_config
+    from clbench.registry import get_stream
+
+    stream = get_stream("fashionmnist_mnist")
+    for name in ("random_fixed", "dense_only"):
+        config = resolve_config(stream, strategies()[name], [])
+        assert "mask_interval" not in config and config["lr"] == [1e-3, 1e-3]

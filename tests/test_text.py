@@ -4,6 +4,7 @@ smoke-size text stream (with a tiny BERT saved as --weights, so that a run takes
 from __future__ import annotations
 
 import dataclasses
+import json
 import importlib.resources
 import warnings
 
@@ -252,3 +253,22 @@ def test_a_resumed_text_run_gives_the_uninterrupted_record(tiny_bert, tmp_path):
     resumed = text_run(tiny_bert, "nanoadam", "batch_size=8", checkpointing=kept)
     volatile = ("timing", "env")
     assert {k: v for k, v in resumed.items() if k not in volatile} == {k: v for k, v in whole.items() if k not in volatile}
+
+
+def test_inspect_gives_the_ratio_r_of_every_attention_matrix(tiny_bert, tmp_path, cli):
+    result = cli("inspect", "--stream", STREAM, "--weights", tiny_bert, "--steps", "2", "--batch-size", "4",
+                 "--train-per-class", "3", "--device", "cpu", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert record["backbone"] == MINILM and record["task"] == "bbc_news"
+    attention = [d for d in record["layers"]["pretrained"] if d["name"].endswith(("query.weight", "key.weight",
+                                                                                   "value.weight"))]
+    assert len(attention) == 6  # query, key and value of the tiny BERT's 2 layers
+    low, high = record["summary"]["pretrained"]["attention_ratio_r"]
+    assert low == min(d["ratio_r"] for d in attention) and high == max(d["ratio_r"] for d in attention)
+    assert "attention matrices (query, key, value) r" in result.stdout
+
+
+def test_inspect_refuses_an_image_size_on_a_text_stream(cli):
+    result = cli("inspect", "--stream", STREAM, "--image-size", "32")
+    assert result.returncode == 2 and "--image-size: stream bbc_imdb_rt holds texts" in result.stderr

@@ -176,8 +176,8 @@ def _holm_per_family(results: list[CellContrast]) -> list[CellContrast]:
         for cell_contrast, comparison in zip(results, corrected):
             cell_contrast.comparisons[metric] = comparison
     for measure in MEASURES:
-        tested = [c for c in results if c.matched[measure.name] and c.matched[measure.name].p_value is not None]
-        for c, p_holm in zip(tested, holm([c.matched[measure.name].p_value for c in tested])):
+        tested = [c for c in results if c.matched[measure.name] and c.matched[measure.name].t_p is not None]
+        for c, p_holm in zip(tested, holm([c.matched[measure.name].t_p for c in tested])):
             c.matched[measure.name] = replace(c.matched[measure.name], p_holm=p_holm)
     return results
 

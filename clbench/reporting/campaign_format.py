@@ -22,8 +22,10 @@ def markdown(analysis: Analysis, title: str) -> str:
              "seeds: forgetting where both reach the same plasticity, and final old-task accuracy (the tasks before "
              "the last) where both reach the same final new-task accuracy, each at the most both reach (in "
              "parentheses) and, as a check that it does not hang on the curves' top points, averaged over the range "
-             "both reach; with a 95% bootstrap interval over seeds and its p-value, Holm-corrected over every "
-             "cell and contrast of the measure.", "",
+             "both reach; with the 95% t-interval over the per-seed contrasts (each seed's own curves) and, in "
+             "braces, the bootstrap interval over seeds; p: the t-test over the per-seed contrasts, Holm-corrected over "
+             "every cell and contrast of the measure. Where the t-interval holds 0, it still excludes every effect "
+             "outside it: those sizes are ruled out.", "",
              f"Cost, the records' wall times summed: {analysis.run_hours:.2f} h for the {analysis.complete} runs and "
              f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials (runs that ran side by side "
              "overlap).", ""]
@@ -149,9 +151,10 @@ def _p(value: float | None) -> str:
 def _matched_text(m: MatchedDifference | None) -> str:
     if m is None:
         return "–"
-    interval = "" if m.low is None else f" [{m.low:+.2f}, {m.high:+.2f}]"
+    t = "" if m.t is None or m.t.low is None else f" [{m.t.low:+.2f}, {m.t.high:+.2f}]"
+    bootstrap = "" if m.low is None else f" {{{m.low:+.2f}, {m.high:+.2f}}}"
     where = f"at {m.level:.1f}" if m.lowest is None else f"over {m.lowest:.1f}-{m.level:.1f}"
-    return f"{m.difference:+.2f}{interval} ({where})"
+    return f"{m.difference:+.2f}{t}{bootstrap} ({where})"
 
 
 def _pooled_row(p: Pooled) -> str:
@@ -176,7 +179,9 @@ def as_json(analysis: Analysis) -> str:
                                                                             "control": c.final_accuracy[1]},
                    "matched": {name: None if m is None else {
                        "level": m.level, "lowest": m.lowest, "treated": m.treated, "control": m.control,
-                       "difference": m.difference, "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm, "seeds": list(m.seeds)}
+                       "difference": m.difference, "low": m.low, "high": m.high, "p_value": m.p_value, "p_holm": m.p_holm,
+                       "seeds": list(m.seeds), "per_seed": list(m.per_seed),
+                       "t": None if m.t is None else estimate_data(m.t), "t_p": m.t_p}
                        for name, m in c.matched.items()},
                    "unmatched": c.unmatched}
                   for c in analysis.cells],

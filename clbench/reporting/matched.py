@@ -1,5 +1,5 @@
-"""Two strategies compared where their seed-mean lr curves reach the same level, with a bootstrap
-over seeds.
+"""Two strategies compared where their seed-mean lr curves reach the same level, with a t-interval
+over the per-seed contrasts and a bootstrap over seeds beside it.
 
 Each side's curve for one seed is its runs over the lr grid. Averaged over seeds at each lr (the
 lrs every seed ran), it is a curve in a plane such as plasticity-forgetting. The sides are read at
@@ -7,12 +7,15 @@ the lower of the two curves' highest x (the most both reach) and differ there by
 or, as a check that the difference does not hang on the curves' top points, averaged over the
 range of x both reach (from the higher of their first points to that level, at RANGE_LEVELS evenly
 spaced levels).
-The interval resamples the seeds both sides ran, with replacement and the same draw for both (a
+The primary interval is the t-interval over the per-seed contrasts: each seed's difference read off
+that seed's own two curves (at the most both reach, or over the range both reach), with its
+one-sample t-test against 0. The bootstrap beside it resamples the seeds both sides ran, with replacement and the same draw for both (a
 seed fixes data order and head initialisation for every strategy), and recomputes everything,
 level included: every one of the n**n draws where that is at most EXHAUSTIVE, else RESAMPLES
 random ones. Its two-sided p-value is twice the smaller share of draws on either side of 0, and
 never below 2 / draws (0.074 with 3 seeds, 6.4e-4 with 5): no draw on one side says only that the
-share there is below one draw's.
+share there is below one draw's. With few seeds the bootstrap's interval spans about the range of
+the single seeds' values, much narrower than the t-interval: read it as a check, not as the interval.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from scipy import stats
+
 from clbench.reporting.curves import Point, value_at
+from clbench.reporting.stats import Estimate, mean_interval
 
 RANGE_LEVELS = 21
 EXHAUSTIVE = 10_000
@@ -62,10 +68,13 @@ class MatchedDifference:
     control: float
     low: float | None  # the bootstrap interval of the difference (None with one seed)
     high: float | None
-    p_value: float | None
+    p_value: float | None  # the bootstrap's
     seeds: tuple[int, ...]
-    p_holm: float | None = None
+    p_holm: float | None = None  # the t-test's p (t_p), Holm-corrected
     lowest: float | None = None  # over a range: its bottom
+    per_seed: tuple[float, ...] = ()  # each seed's own contrast, where its curves share a level
+    t: Estimate | None = None  # the t-interval over per_seed: the primary interval
+    t_p: float | None = None  # one-sample t-test of per_seed against 0
 
     @property
     def difference(self) -> float:
@@ -95,8 +104,11 @@ def matched_difference(treated: Curves, control: Curves, measure: Measure) -> Ma
             low, high = (float(q) for q in np.quantile(differences, [tail, 1 - tail]))
             tail_share = min(float(np.mean(differences <= 0)), float(np.mean(differences >= 0)))
             p_value = min(1.0, 2 * max(tail_share, 1 / len(differences)))
+    per_seed = tuple(d for seed in seeds if (d := _difference(treated, control, (seed,), measure)) is not None)
+    t = mean_interval(per_seed) if per_seed else None
+    t_p = float(stats.ttest_1samp(per_seed, 0.0).pvalue) if len(set(per_seed)) > 1 else None
     return MatchedDifference(measure.name, level, a, b, low, high, p_value, seeds,
-                             lowest=lowest if measure.over_range else None)
+                             lowest=lowest if measure.over_range else None, per_seed=per_seed, t=t, t_p=t_p)
 
 
 def unmatched_reason(treated: Curves, control: Curves, measure: Measure, names: tuple[str, str]) -> str | None:

@@ -37,6 +37,8 @@ def _number(value) -> str:
 def mask_refresh_warning(record: dict) -> str | None:
     """One line when a masked optimizer drew fewer than 2 masks in some task: its mask then never
     followed the weights, unlike the paper's runs (about 20 masks per task)."""
+    if "mask_interval" not in record["config"]:
+        return None  # a mask drawn once a task by design (random_fixed), or none at all (dense_only)
     counts = record.get("mask_refreshes") or []
     few = [(task, count) for task, count in zip(record["tasks"], counts) if count is not None and count < 2]
     if not few:
