@@ -98,7 +98,7 @@ def test_curve_sections_of_one_stream_are_titled_by_the_settings_that_tell_them_
 
 
 def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(tmp_path):
-    """Each run's last-epoch gain is its largest over tasks; the row averages it over seeds."""
+    """Each task's last-epoch gain, averaged over seeds task by task."""
     records = []
     for seed in (0, 1, 2):
         for lr, epochs in ((1e-4, [[50.0, 60.0, 70.0], [40.0, 45.0, 46.0 + seed]]), (1e-3, [[80.0, 90.0, 90.5], []])):
@@ -109,17 +109,19 @@ def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(
     adamw, row = plateaus(lr_curves(records))
     assert adamw.strategy == "adamw" and adamw.gains == {} and adamw.seeds == 3  # validated once a task: no gain
     assert row.strategy == "nanoadam" and row.seeds == 3
-    assert row.gains == pytest.approx({1e-4: 10.0, 1e-3: 0.5})  # task 0 rose 10 in its last epoch at 1e-4
+    # at 1e-4 task 0 rose 10 in its last epoch, task 1 by 1, 2 and 3 on the three seeds; at 1e-3 task 1 had none
+    assert row.gains[1e-4] == pytest.approx((10.0, 2.0)) and row.gains[1e-3] == (pytest.approx(0.5), None)
     assert row.plateaued_at == [1e-3]
+    assert row.plasticity == {1e-4: 80.0, 1e-3: 80.0, 1e-2: 80.0}
     records.append({**curve_record("nanoadam", 3, 1e-4, 80.0, 10.0), "val_epoch_accuracy": [[10.0, 9.0]]})
     records += [curve_record("nanoadam", 3, lr, 80.0, 10.0) for lr in (1e-3, 1e-2)]
     _, row = plateaus(lr_curves(records))  # a fourth seed validated per epoch at 1e-4 only
-    assert row.gains[1e-4] == pytest.approx((3 * 10.0 - 1.0) / 4) and row.seeds == 3
+    assert row.gains[1e-4] == pytest.approx(((3 * 10.0 - 1.0) / 4, 2.0)) and row.seeds == 3
     analysis = analyze([], 0, records, [])
     text = markdown(analysis, "Test")
-    assert "| nanoadam | 3 | 80.0 (0.01) | 0.0001: +7.2, 0.001: +0.5 | 0.001 |" in text
-    assert "| adamw | 3 | 85.0 (0.001) | – | – |" in text
-    assert json.loads(as_json(analysis))["plateaus"][1]["last_epoch_gain"][1] == {"lr": 1e-3, "gain": 0.5}
+    assert "| nanoadam | 3 | 0.0001: 80.0, 0.001: 80.0, 0.01: 80.0 | 80.0 (0.01) | 0.0001: +7.2 / +2.0, 0.001: +0.5 / – | 0.001 |" in text
+    assert "| adamw | 3 | 0.0001: 70.0, 0.001: 85.0, 0.01: 60.0 | 85.0 (0.001) | – | – |" in text
+    assert json.loads(as_json(analysis))["plateaus"][1]["last_epoch_gain"][1] == {"lr": 1e-3, "per_task": [0.5, None]}
 
 
 def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learning():

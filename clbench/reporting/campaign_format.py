@@ -99,20 +99,22 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
     if not analysis.plateaus:
         return []
     lines = ["### How far did each strategy learn, and had the new tasks plateaued?", "",
-             "The top of each lr curve: the highest plasticity of the seed means by lr, and its lr. The last epoch's gain "
-             "in the new task's validation accuracy, in points: the largest over a run's tasks, averaged over the seeds "
-             "of each lr, on the rising branch of the lr curve (the lrs up to its top; past it a run stops learning for "
-             f"another reason); – where the runs validated once a task. Plateaued: under {PLATEAU_GAIN:g} point.",
+             "The seed-mean plasticity at every lr of the curve, and its top. The last epoch's gain in the new task's "
+             "validation accuracy, in points, task by task (in the stream's order), averaged over the seeds of each lr, "
+             "on the rising branch of the lr curve (the lrs up to its top; past it a run stops learning for another "
+             f"reason); – where the runs validated once a task. Plateaued: every task under {PLATEAU_GAIN:g} point.",
              "",
-             "| stream | backbone | norm stats | strategy | seeds | highest plasticity (lr) | last epoch's gain by lr | "
-             "plateaued at |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| stream | backbone | norm stats | strategy | seeds | plasticity by lr | highest plasticity (lr) | "
+             "last epoch's gain by lr, per task | plateaued at |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in analysis.plateaus:
         group = row.group
         norm = "frozen" if group.settings.get("freeze_norm_stats") else "updated"
-        gains = ", ".join(f"{lr:g}: {gain:+.1f}" for lr, gain in row.gains.items()) or "–"
+        plasticity = ", ".join(f"{lr:g}: {value:.1f}" for lr, value in row.plasticity.items())
+        gains = ", ".join(f"{lr:g}: " + " / ".join("–" if g is None else f"{g:+.1f}" for g in task_gains)
+                          for lr, task_gains in row.gains.items()) or "–"
         plateaued = (", ".join(f"{lr:g}" for lr in row.plateaued_at) or "none") if row.gains else "–"
-        lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | "
+        lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | {plasticity} | "
                      f"{row.peak_plasticity:.1f} ({row.peak_lr:g}) | {gains} | {plateaued} |")
     return lines + [""]
 
@@ -192,7 +194,8 @@ def as_json(analysis: Analysis) -> str:
         "plateaus": [{"stream": row.group.stream, "backbone": row.group.backbone, "settings": row.group.settings,
                       "strategy": row.strategy, "seeds": row.seeds,
                       "peak": {"lr": row.peak_lr, "plasticity": row.peak_plasticity},
-                      "last_epoch_gain": [{"lr": lr, "gain": gain} for lr, gain in row.gains.items()]}
+                      "plasticity": [{"lr": lr, "plasticity": value} for lr, value in row.plasticity.items()],
+                      "last_epoch_gain": [{"lr": lr, "per_task": list(gains)} for lr, gains in row.gains.items()]}
                      for row in analysis.plateaus],
         "pooled": [{"contrast": p.contrast.name, "norm_stats": p.norm, "measure": p.metric,
                     "estimate": estimate_data(p.estimate), "p_value": p.p_value, "tau2": p.tau2}

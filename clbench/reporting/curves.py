@@ -27,7 +27,8 @@ class Point:
     val_acc: float | None
     old_acc: float | None = None  # final accuracy on the tasks before the last, averaged
     new_acc: float | None = None  # final accuracy on the last task
-    last_epoch_gain: float | None = None  # the most a task's validation accuracy rose in its last epoch
+    # per task, how much its validation accuracy rose in the last epoch (None where it has no two epochs)
+    last_epoch_gains: tuple[float | None, ...] = ()
 
 
 @dataclass
@@ -85,14 +86,14 @@ def point_of(record: dict) -> Point:
     final = (record.get("accuracy_matrix") or [[]])[-1]
     old = final[:-1] if len(final) >= 2 and None not in final else None
     return Point(record["config"]["lr"][0], metrics["plasticity"], metrics["forgetting"], metrics["acc"], val.get("acc"),
-                 sum(old) / len(old) if old else None, final[-1] if old else None, _last_epoch_gain(record))
+                 sum(old) / len(old) if old else None, final[-1] if old else None, _last_epoch_gains(record))
 
 
-def _last_epoch_gain(record: dict) -> float | None:
-    """The largest rise of a task's validation accuracy in the last epoch of training on it (None
-    where no task has two epochs of it)."""
-    gains = [epochs[-1] - epochs[-2] for epochs in record.get("val_epoch_accuracy") or () if len(epochs) >= 2]
-    return max(gains) if gains else None
+def _last_epoch_gains(record: dict) -> tuple[float | None, ...]:
+    """Per task, the rise of its validation accuracy in the last epoch of training on it (None where
+    the task has no two epochs of it)."""
+    return tuple(epochs[-1] - epochs[-2] if len(epochs) >= 2 else None
+                 for epochs in record.get("val_epoch_accuracy") or ())
 
 
 def forgetting_at(points: list[Point], level: float) -> float | None:

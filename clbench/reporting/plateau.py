@@ -2,9 +2,10 @@
 when they ended? A strategy that "learns less" at the end of short tasks may only learn slower.
 How far: the top of its lr curve, the highest plasticity of the seed means by lr. From each run's
 validation accuracy on the new task after every epoch (`val_epoch_accuracy`): the gain of the last
-epoch, the largest over the run's tasks, averaged over the seeds of each point of its lr curve.
-Under PLATEAU_GAIN points it has plateaued: a point is 5 of a 10-class task's 500 validation images
-(50 a class), less than the binomial standard error of one run's accuracy there (1.3 points at 90%).
+epoch, task by task, averaged over the seeds of each point of its lr curve (a maximum over tasks
+would let one noisy task speak for all). Where every task's gain is under PLATEAU_GAIN points the
+point has plateaued: a point is 5 of a 10-class task's 500 validation images (50 a class), less
+than the binomial standard error of one run's accuracy there (1.3 points at 90%).
 Only the rising branch of the curve is read, the lrs up to its highest seed-mean plasticity: past
 it a run stops learning for another reason (at chance, its last epoch gains nothing either).
 """
@@ -25,12 +26,14 @@ class Plateau:
     strategy: str
     peak_lr: float
     peak_plasticity: float  # the curve's top: the highest seed-mean plasticity, at peak_lr
-    gains: dict[float, float]  # by lr on the rising branch: the seed mean of each run's largest last-epoch gain
+    plasticity: dict[float, float]  # the seed-mean plasticity at every lr of the curve
+    # by lr on the rising branch, per task: the seed mean of the task's last-epoch gain (None: no seed had one)
+    gains: dict[float, tuple[float | None, ...]]
     seeds: int  # the fewest seeds behind a gain (behind the top where no run validated after every epoch)
 
     @property
     def plateaued_at(self) -> list[float]:
-        return [lr for lr, gain in self.gains.items() if gain < PLATEAU_GAIN]
+        return [lr for lr, gains in self.gains.items() if all(g < PLATEAU_GAIN for g in gains if g is not None)]
 
 
 def plateaus(groups: list[CurveGroup]) -> list[Plateau]:
@@ -39,22 +42,31 @@ def plateaus(groups: list[CurveGroup]) -> list[Plateau]:
     for group in groups:
         for strategy, by_seed in sorted(group.curves.items()):
             points = [point for points in by_seed.values() for point in points]
-            peak_lr, peak_plasticity = _peak(points)
-            by_lr: dict[float, list[float]] = defaultdict(list)
+            plasticity = _means(points, lambda point: point.plasticity)
+            top = max(plasticity.values())
+            peak_lr = max(lr for lr, mean in plasticity.items() if mean == top)
+            by_lr: dict[float, list[tuple]] = defaultdict(list)
             for point in points:
-                if point.last_epoch_gain is not None and point.lr <= peak_lr:
-                    by_lr[point.lr].append(point.last_epoch_gain)
-            seeds = min(len(g) for g in by_lr.values()) if by_lr else len(by_seed)
-            rows.append(Plateau(group, strategy, peak_lr, peak_plasticity,
-                                {lr: sum(g) / len(g) for lr, g in sorted(by_lr.items())}, seeds))
+                if point.lr <= peak_lr and any(g is not None for g in point.last_epoch_gains):
+                    by_lr[point.lr].append(point.last_epoch_gains)
+            gains = {lr: _task_means(runs) for lr, runs in sorted(by_lr.items())}
+            seeds = min(len(runs) for runs in by_lr.values()) if by_lr else len(by_seed)
+            rows.append(Plateau(group, strategy, peak_lr, top, dict(sorted(plasticity.items())), gains, seeds))
     return rows
 
 
-def _peak(points: list[Point]) -> tuple[float, float]:
-    """The highest lr whose seed-mean plasticity is the curve's highest, and that plasticity."""
+def _means(points: list[Point], value) -> dict[float, float]:
     by_lr: dict[float, list[float]] = defaultdict(list)
     for point in points:
-        by_lr[point.lr].append(point.plasticity)
-    means = {lr: sum(values) / len(values) for lr, values in by_lr.items()}
-    top = max(means.values())
-    return max(lr for lr, mean in means.items() if mean == top), top
+        by_lr[point.lr].append(value(point))
+    return {lr: sum(values) / len(values) for lr, values in by_lr.items()}
+
+
+def _task_means(runs: list[tuple]) -> tuple[float | None, ...]:
+    """Per task, the mean over the runs that have a gain for it."""
+    tasks = max(len(gains) for gains in runs)
+    means = []
+    for task in range(tasks):
+        values = [gains[task] for gains in runs if task < len(gains) and gains[task] is not None]
+        means.append(sum(values) / len(values) if values else None)
+    return tuple(means)
