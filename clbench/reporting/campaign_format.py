@@ -22,10 +22,11 @@ def markdown(analysis: Analysis, title: str) -> str:
              "seeds: forgetting where both reach the same plasticity, and final old-task accuracy (the tasks before "
              "the last) where both reach the same final new-task accuracy, each at the most both reach (in "
              "parentheses) and, as a check that it does not hang on the curves' top points, averaged over the range "
-             "both reach; with the 95% t-interval over the per-seed contrasts (each seed's own curves) and, in "
-             "braces, the bootstrap interval over seeds; p: the t-test over the per-seed contrasts, Holm-corrected over "
-             "every cell and contrast of the measure. Where the t-interval holds 0, it still excludes every effect "
-             "outside it: those sizes are ruled out.", "",
+             "both reach: the mean of the per-seed contrasts (each seed's own two curves) with its 95% t-interval, "
+             "then in braces the difference of the seed-mean curves with the bootstrap interval over seeds (a check: "
+             "with few seeds it spans about the range of the single seeds' values); p: the t-test over the per-seed "
+             "contrasts, Holm-corrected over every cell and contrast of the measure. Where the t-interval holds 0, it "
+             "still excludes every effect outside it: those sizes are ruled out.", "",
              f"Cost, the records' wall times summed: {analysis.run_hours:.2f} h for the {analysis.complete} runs and "
              f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials (runs that ran side by side "
              "overlap).", ""]
@@ -153,10 +154,11 @@ def _p(value: float | None) -> str:
 def _matched_text(m: MatchedDifference | None) -> str:
     if m is None:
         return "–"
-    t = "" if m.t is None or m.t.low is None else f" [{m.t.low:+.2f}, {m.t.high:+.2f}]"
-    bootstrap = "" if m.low is None else f" {{{m.low:+.2f}, {m.high:+.2f}}}"
     where = f"at {m.level:.1f}" if m.lowest is None else f"over {m.lowest:.1f}-{m.level:.1f}"
-    return f"{m.difference:+.2f}{t}{bootstrap} ({where})"
+    curves = f"{m.difference:+.2f}" + ("" if m.low is None else f" [{m.low:+.2f}, {m.high:+.2f}]")
+    if m.t is None or m.t.low is None:
+        return f"{curves} ({where})"
+    return f"{m.t.mean:+.2f} [{m.t.low:+.2f}, {m.t.high:+.2f}] {{{curves}}} ({where})"
 
 
 def _pooled_row(p: Pooled) -> str:

@@ -1,5 +1,6 @@
 """Forest plots of a campaign's analysis (PNG): per contrast and metric (or matched measure), every
-cell's difference with its 95% interval and, below them, the pooled estimate of each norm setting."""
+cell's difference with its 95% interval (matched measures: the t-interval over the per-seed
+contrasts) and, below them, the pooled estimate of each norm setting."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def _difference(cell: CellContrast, metric: str) -> Estimate | None:
     if metric in METRICS:
         return cell.comparisons[metric].difference if cell.comparisons[metric] else None
     m = cell.matched[metric.removeprefix("matched ")]
-    return None if m is None else Estimate(m.difference, m.low, m.high, len(m.seeds))
+    if m is None:
+        return None
+    return m.t if m.t is not None else Estimate(m.difference, None, None, len(m.seeds))  # the per-seed t-interval
 
 
 def plot_analysis(analysis: Analysis, out_dir: Path, stem: str) -> list[Path]:
