@@ -119,8 +119,9 @@ def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(
     assert row.gains[1e-4] == pytest.approx(((3 * 10.0 - 1.0) / 4, 2.0)) and row.seeds == 3
     analysis = analyze([], 0, records, [])
     text = markdown(analysis, "Test")
-    assert "| nanoadam | 3 | 0.0001: 80.0, 0.001: 80.0, 0.01: 80.0 | 80.0 (0.01) | 0.0001: +7.2 / +2.0, 0.001: +0.5 / – | 0.001 |" in text
-    assert "| adamw | 3 | 0.0001: 70.0, 0.001: 85.0, 0.01: 60.0 | 85.0 (0.001) | – | – |" in text
+    assert ("| nanoadam | 3 | 0.0001: 80.0, 0.001: 80.0, 0.01: 80.0 | 80.0 (0.01) | 100.0% | 0.0001: +7.2 / +2.0, "
+            "0.001: +0.5 / – | 0.001 |") in text
+    assert "| adamw | 3 | 0.0001: 70.0, 0.001: 85.0, 0.01: 60.0 | 85.0 (0.001) | 100.0% | – | – |" in text
     assert json.loads(as_json(analysis))["plateaus"][1]["last_epoch_gain"][1] == {"lr": 1e-3, "per_task": [0.5, None]}
 
 
@@ -131,7 +132,9 @@ def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learn
         for lr, plasticity, gain in ((1e-4, 60.0, 5.0), (1e-3, 80.0, 3.0), (1e-2, 80.0, 2.0), (1e-1, 10.0, 0.0)):
             epochs = [[50.0, 50.0 + gain]]
             records.append({**curve_record("adamw", seed, lr, plasticity, 10.0), "val_epoch_accuracy": epochs})
+            records[-1]["metrics"]["fraction_changed"] = 10 * lr + seed / 100
     (row,) = plateaus(lr_curves(records))
+    assert row.changed_at_peak == pytest.approx(0.1 + 0.01)  # at the top's lr 1e-2, over seeds 0, 1, 2
     assert list(row.gains) == [1e-4, 1e-3, 1e-2]  # up to the highest lr at the peak, 80
     assert (row.peak_lr, row.peak_plasticity) == (1e-2, 80.0)
     assert row.plateaued_at == []

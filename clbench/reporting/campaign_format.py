@@ -100,14 +100,15 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
     if not analysis.plateaus:
         return []
     lines = ["### How far did each strategy learn, and had the new tasks plateaued?", "",
-             "The seed-mean plasticity at every lr of the curve, and its top. The last epoch's gain in the new task's "
+             "The seed-mean plasticity at every lr of the curve, its top, and the share of the backbone's weights the "
+             "runs there moved at all (seed mean). The last epoch's gain in the new task's "
              "validation accuracy, in points, task by task (in the stream's order), averaged over the seeds of each lr, "
              "on the rising branch of the lr curve (the lrs up to its top; past it a run stops learning for another "
              f"reason); – where the runs validated once a task. Plateaued: every task under {PLATEAU_GAIN:g} point.",
              "",
              "| stream | backbone | norm stats | strategy | seeds | plasticity by lr | highest plasticity (lr) | "
-             "last epoch's gain by lr, per task | plateaued at |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "weights changed there | last epoch's gain by lr, per task | plateaued at |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in analysis.plateaus:
         group = row.group
         norm = "frozen" if group.settings.get("freeze_norm_stats") else "updated"
@@ -115,8 +116,9 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
         gains = ", ".join(f"{lr:g}: " + " / ".join("–" if g is None else f"{g:+.1f}" for g in task_gains)
                           for lr, task_gains in row.gains.items()) or "–"
         plateaued = (", ".join(f"{lr:g}" for lr in row.plateaued_at) or "none") if row.gains else "–"
+        changed = "–" if row.changed_at_peak is None else f"{100 * row.changed_at_peak:.1f}%"
         lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | {plasticity} | "
-                     f"{row.peak_plasticity:.1f} ({row.peak_lr:g}) | {gains} | {plateaued} |")
+                     f"{row.peak_plasticity:.1f} ({row.peak_lr:g}) | {changed} | {gains} | {plateaued} |")
     return lines + [""]
 
 
@@ -195,7 +197,8 @@ def as_json(analysis: Analysis) -> str:
                           "runs": p.runs} for p in analysis.drift_pooled],
         "plateaus": [{"stream": row.group.stream, "backbone": row.group.backbone, "settings": row.group.settings,
                       "strategy": row.strategy, "seeds": row.seeds,
-                      "peak": {"lr": row.peak_lr, "plasticity": row.peak_plasticity},
+                      "peak": {"lr": row.peak_lr, "plasticity": row.peak_plasticity,
+                               "fraction_changed": row.changed_at_peak},
                       "plasticity": [{"lr": lr, "plasticity": value} for lr, value in row.plasticity.items()],
                       "last_epoch_gain": [{"lr": lr, "per_task": list(gains)} for lr, gains in row.gains.items()]}
                      for row in analysis.plateaus],

@@ -29,6 +29,7 @@ class Point:
     new_acc: float | None = None  # final accuracy on the last task
     # per task, how much its validation accuracy rose in the last epoch (None where it has no two epochs)
     last_epoch_gains: tuple[float | None, ...] = ()
+    fraction_changed: float | None = None  # the share of the backbone's weights the run moved at all
 
 
 @dataclass
@@ -86,7 +87,8 @@ def point_of(record: dict) -> Point:
     final = (record.get("accuracy_matrix") or [[]])[-1]
     old = final[:-1] if len(final) >= 2 and None not in final else None
     return Point(record["config"]["lr"][0], metrics["plasticity"], metrics["forgetting"], metrics["acc"], val.get("acc"),
-                 sum(old) / len(old) if old else None, final[-1] if old else None, _last_epoch_gains(record))
+                 sum(old) / len(old) if old else None, final[-1] if old else None, _last_epoch_gains(record),
+                 metrics.get("fraction_changed"))
 
 
 def _last_epoch_gains(record: dict) -> tuple[float | None, ...]:

@@ -30,6 +30,7 @@ class Plateau:
     # by lr on the rising branch, per task: the seed mean of the task's last-epoch gain (None: no seed had one)
     gains: dict[float, tuple[float | None, ...]]
     seeds: int  # the fewest seeds behind a gain (behind the top where no run validated after every epoch)
+    changed_at_peak: float | None = None  # the seed-mean share of the backbone's weights moved at peak_lr
 
     @property
     def plateaued_at(self) -> list[float]:
@@ -51,7 +52,10 @@ def plateaus(groups: list[CurveGroup]) -> list[Plateau]:
                     by_lr[point.lr].append(point.last_epoch_gains)
             gains = {lr: _task_means(runs) for lr, runs in sorted(by_lr.items())}
             seeds = min(len(runs) for runs in by_lr.values()) if by_lr else len(by_seed)
-            rows.append(Plateau(group, strategy, peak_lr, top, dict(sorted(plasticity.items())), gains, seeds))
+            changed = [point.fraction_changed for point in points
+                       if point.lr == peak_lr and point.fraction_changed is not None]
+            rows.append(Plateau(group, strategy, peak_lr, top, dict(sorted(plasticity.items())), gains, seeds,
+                                sum(changed) / len(changed) if changed else None))
     return rows
 
 
