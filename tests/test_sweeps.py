@@ -438,3 +438,24 @@ def test_a_run_whose_lock_is_held_is_left_to_its_holder(tmp_path):
     assert lock.acquire()  # the holder's death dropped it
     lock.release()
     assert not lock.path.exists()
+
+
+def test_a_sweep_file_of_another_folder_with_the_same_name_does_not_take_its_manifest(tmp_path):
+    from clbench.sweeps.manifest import Manifest, sweep_manifest
+
+    results = tmp_path / "runs"
+    first, second = tmp_path / "a" / "heads.toml", tmp_path / "b" / "heads.toml"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text('strategy = "sgd"\n')
+    sweep_manifest(first, results, "local", [], set()).save()
+    sweep_manifest(first, results, "local", [], set()).save()  # the same file resumes its own manifest
+    with pytest.raises(UsageError, match=f"heads.sweep.json is the manifest of sweep file {first}, and {second}"):
+        sweep_manifest(second, results, "local", [], set())
+    tuning = results / "heads.tune.json"
+    Manifest(tuning, "tuning heads", {"tune": f"clbench tune --sweep {first} --seeds 1"}, results, "local", [],
+             set()).save()
+    with pytest.raises(UsageError, match="rename one of the two files"):
+        Manifest(tuning, "tuning heads", {"tune": f"clbench tune --sweep {second}"}, results, "local", [], set())
+    Manifest(tuning, "tuning heads", {"tune": f"clbench tune --sweep {first} --workers 2"}, results, "local", [],
+             set())

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import time
 from pathlib import Path
 
 from clbench.atomic import write_text_atomically
+from clbench.errors import UsageError
 from clbench.records import is_completed, read_record
 from clbench.sweeps.executors import Outcome
 from clbench.run import RunSpec
@@ -36,6 +38,7 @@ class Manifest:
     def __init__(self, path: Path, title: str, source: dict, results: Path, executor: str, runs: list[RunSpec],
                  complete: set[Path]):
         """source: what the runs come from (a sweep file and its hash, a tuning command)."""
+        _check_same_sweep_file(Path(path), source)
         self.path, self.title, self.results = Path(path), title, Path(results)
         self.entries = {run.record: _first_entry(run, results, run.record in complete) for run in runs}
         self.header = {**source, "executor": executor, "started": _now(), "finished": None}
@@ -93,3 +96,26 @@ def _first_entry(run: RunSpec, results: Path, completed_before: bool) -> dict:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _check_same_sweep_file(path: Path, source: dict) -> None:
+    """A manifest is named by its sweep file's stem: another folder's file of the same name would
+    overwrite the first one's manifest. UsageError before anything runs."""
+    if not path.exists():
+        return
+    try:
+        previous = _sweep_file(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return  # an unreadable manifest is rewritten
+    current = _sweep_file(source)
+    if previous and current and Path(previous).resolve() != Path(current).resolve():
+        raise UsageError(f"{path} is the manifest of sweep file {previous}, and {current} would overwrite it; "
+                         "rename one of the two files")
+
+
+def _sweep_file(source: dict) -> str | None:
+    """The sweep file a manifest's runs come from: a sweep's, or the --sweep of a tuning command."""
+    if source.get("sweep"):
+        return source["sweep"]
+    words = shlex.split(source.get("tune") or "")
+    return words[words.index("--sweep") + 1] if "--sweep" in words[:-1] else None
