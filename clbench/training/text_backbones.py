@@ -54,8 +54,8 @@ def create_text_backbone(name: str, weights: Path | None = None, pretrained: boo
             encoder = (transformers.AutoModel.from_pretrained(folder) if pretrained else
                        transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(folder)))
     except Exception as exc:  # network, hub, missing or unreadable files all end the same way for the user
-        fix = ("check the name on huggingface.co, or pass --weights DIR" if folder == name[len(HUB_PREFIX):]
-               else "pass --weights DIR")
+        from_hub = weights is None and name.startswith(HUB_PREFIX)
+        fix = "check the name on huggingface.co, or pass --weights DIR" if from_hub else "pass --weights DIR"
         raise UsageError(f"cannot load the text backbone {name} from {folder} ({type(exc).__name__}); {fix} "
                          "holding a model and its tokenizer saved with save_pretrained") from None
     if getattr(encoder, "pooler", None) is not None:
