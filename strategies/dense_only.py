@@ -3,18 +3,15 @@ as under NanoAdam (same lr, betas, weight decay and dense/masked split); the wei
 mask never move. The floor of what NanoAdam's mask adds."""
 
 from clbench.optim import NanoAdam
-from clbench.optim.param_groups import masked_param_groups, parse_patterns
 from clbench.strategy import Strategy
 from clbench_strategies.nanoadam import STRATEGY as NANOADAM
+from clbench_strategies.nanoadam import param_groups
 
 SETTINGS = ("lr", "weight_decay", "beta1", "beta2", "mask_biases", "dense_types", "dense_names")
 
 
 def make_optimizer(backbone, head, lr, config):
-    groups = masked_param_groups(backbone, extra_dense=head.parameters(), mask_biases=config["mask_biases"],
-                                 dense_types=parse_patterns(config["dense_types"]),
-                                 dense_names=parse_patterns(config["dense_names"]))
-    dense = [group for group in groups if not group["masked"]]
+    dense = [group for group in param_groups(backbone, head, config) if not group["masked"]]
     if not dense:
         raise ValueError("nothing trains: the backbone has no dense part and the head is missing")
     return NanoAdam(dense, lr=lr, betas=(config["beta1"], config["beta2"]), weight_decay=config["weight_decay"])

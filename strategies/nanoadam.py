@@ -9,12 +9,17 @@ from clbench.optim.param_groups import masked_param_groups, parse_patterns, spli
 from clbench.strategy import Strategy
 
 
-def make_optimizer(backbone, head, lr, config):
+def param_groups(backbone, head, config) -> list[dict]:
+    """The masked and the dense group (the head among the dense) as the settings split the backbone."""
     dense = {"dense_types": parse_patterns(config["dense_types"]), "dense_names": parse_patterns(config["dense_names"])}
     if config["mask_biases"] and _masked_count(backbone, dense, True) == _masked_count(backbone, dense, False):
         raise ValueError("mask_biases=true changes nothing on this backbone: every bias it has is in a layer that "
                          "trains densely (norms, dense_names), so leave mask_biases false")
-    groups = masked_param_groups(backbone, extra_dense=head.parameters(), mask_biases=config["mask_biases"], **dense)
+    return masked_param_groups(backbone, extra_dense=head.parameters(), mask_biases=config["mask_biases"], **dense)
+
+
+def make_optimizer(backbone, head, lr, config):
+    groups = param_groups(backbone, head, config)
     if config["dense_lr"] < 0:
         raise ValueError(f"dense_lr must be non-negative (0: the task's lr), got dense_lr={config['dense_lr']}")
     for group in groups:
