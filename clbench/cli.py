@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list streams, strategies, data sets or backbones")
     listing.add_argument("what", choices=("streams", "strategies", "datasets", "backbones"))
+    listing.add_argument("name", nargs="?", help="a strategy: its settings with types, defaults and help")
     for command in (run, sweep, tune, inspect, listing):
         command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
                              help="folder of stream, strategy or data-set plugin files (also: CLBENCH_PLUGINS)")
@@ -460,6 +461,14 @@ def _list(args) -> int:
     from clbench import registry
 
     registry.use_plugins(args.plugins)
+    if args.name:
+        if args.what != "strategies":
+            raise UsageError(f"clbench list {args.what} takes no name; settings are listed for strategies: "
+                             f"clbench list strategies {args.name}")
+        from clbench.settings_docs import strategy_settings_text
+
+        print(strategy_settings_text(registry.get_strategy(args.name)))
+        return 0
     table = {"streams": registry.streams, "strategies": registry.strategies, "datasets": registry.datasets,
              "backbones": registry.backbones}
     items = table[args.what]()

@@ -14,6 +14,7 @@ from clbench.data.text_data import TEXT_DATASETS
 from clbench.data.tokens import Tokenization
 from clbench.data.torchvision_data import TORCHVISION_DATASETS
 from clbench.errors import UsageError
+from clbench.settings import Setting
 
 # the built-in ones; plugins add more (clbench.registry)
 DATASETS = {**OFFLINE_DATASETS, **TORCHVISION_DATASETS, **TEXT_DATASETS}
@@ -70,10 +71,21 @@ class StreamSpec:
     def is_text(self) -> bool:
         return self.max_tokens is not None
 
-    def defaults(self) -> dict:
+    def settings(self) -> dict[str, Setting]:
         """The stream's settings, overridable with --set; they are run settings, not strategy settings."""
-        size = {"max_tokens": self.max_tokens} if self.is_text else {"image_size": self.image_size}
-        return {**size, "train_per_class": self.train_per_class, "test_per_class": self.test_per_class}
+        size = ({"max_tokens": Setting(self.max_tokens, "tokens a text is cut or padded to, the tokenizer's "
+                                                        "start and end tokens included", within="[3, inf)")}
+                if self.is_text else
+                {"image_size": Setting(self.image_size, "image side in pixels; 0: the backbone's input size",
+                                       within="[0, inf)")})
+        return {**size,
+                "train_per_class": Setting(self.train_per_class, "training examples a class, validation included; "
+                                                                 "0: every one", within="[0, inf)"),
+                "test_per_class": Setting(self.test_per_class, "test examples a class; 0: every one",
+                                          within="[0, inf)")}
+
+    def defaults(self) -> dict:
+        return {key: setting.default for key, setting in self.settings().items()}
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """EWC (Kirkpatrick et al. 2017) with a separate penalty per earlier task, on any optimizer strategy."""
 
 from clbench.methods.compose import method_strategy
+from clbench.settings import Setting
 
 
 def make_plugins(config):
@@ -12,6 +13,6 @@ def make_plugins(config):
 STRATEGY = method_strategy(
     name="ewc",
     description="EWC, a penalty per earlier task (Avalanche's EWCPlugin), lambda 1, on --set optimizer (adamw)",
-    defaults={"ewc_lambda": 1.0},  # Avalanche's continual-learning-baselines (ewc_pmnist)
+    defaults={"ewc_lambda": Setting(1.0, "strength of the penalty (Avalanche's continual-learning-baselines, ewc_pmnist)", within="[0, inf)")},
     make_plugins=make_plugins,
 )

@@ -11,7 +11,8 @@ the adapters hold about as many parameters as NanoAdam updates at the same densi
 the rank, a scale of 1.
 """
 
-from clbench.strategy import Strategy
+from clbench.settings import Setting
+from clbench.strategy import Strategy, adam_settings
 from clbench_strategies.adamw import make_optimizer  # AdamW on what trains: the adapters and the head
 
 
@@ -21,19 +22,17 @@ def make_plugins(config):
     return [LoraAdapters(config)]
 
 
-def check_settings(model, config):
-    if config["rank"] < 0 or not 0 < config["density"] <= 1:
-        raise ValueError(f"rank must be 0 (from density) or more and density in (0, 1], got rank={config['rank']}, "
-                         f"density={config['density']}")
-
-
 STRATEGY = Strategy(
     name="lora",
     description="LoRA (peft) on the backbone's linear and ungrouped conv layers, merged after each task; "
                 "ranks hold ~density of each layer's weights",
-    defaults={"lr": 1e-3, "density": 0.01, "rank": 0, "dropout": 0.0, "weight_decay": 0.0, "beta1": 0.9,
-              "beta2": 0.999},
+    defaults={
+        **adam_settings(1e-3),
+        "density": Setting(0.01, "with rank 0: each layer's rank holds about this share of its weights",
+                           within="(0, 1]"),
+        "rank": Setting(0, "the adapters' rank; 0: from density", within="[0, inf)"),
+        "dropout": Setting(0.0, "dropout on the adapters' input", within="[0, 1)"),
+    },
     make_optimizer=make_optimizer,
     make_plugins=make_plugins,
-    prepare_model=check_settings,
 )

@@ -1,6 +1,7 @@
 """Learning without forgetting (Li & Hoiem 2016) on any optimizer strategy."""
 
 from clbench.methods.compose import method_strategy
+from clbench.settings import Setting
 
 
 def make_plugins(config):
@@ -12,6 +13,7 @@ def make_plugins(config):
 STRATEGY = method_strategy(
     name="lwf",
     description="learning without forgetting (Avalanche's plugin) on the old heads, alpha 1, T 2, on --set optimizer",
-    defaults={"lwf_alpha": 1.0, "lwf_temperature": 2.0},  # the paper's, as Avalanche's baselines
+    defaults={"lwf_alpha": Setting(1.0, "weight of the distillation loss (the paper's, as Avalanche's baselines)", within="[0, inf)"),
+              "lwf_temperature": Setting(2.0, "softmax temperature of the distillation", within="(0, inf)")},
     make_plugins=make_plugins,
 )

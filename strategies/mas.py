@@ -1,6 +1,7 @@
 """Memory aware synapses (Aljundi et al. 2018) on any optimizer strategy."""
 
 from clbench.methods.compose import method_strategy
+from clbench.settings import Setting
 
 
 def make_plugins(config):
@@ -12,6 +13,7 @@ def make_plugins(config):
 STRATEGY = method_strategy(
     name="mas",
     description="memory aware synapses (Avalanche's plugin), lambda 1, alpha 0.5, on --set optimizer (adamw)",
-    defaults={"mas_lambda": 1.0, "mas_alpha": 0.5},  # Avalanche's defaults and continual-learning-baselines
+    defaults={"mas_lambda": Setting(1.0, "strength of the penalty (Avalanche's default and baselines)", within="[0, inf)"),
+              "mas_alpha": Setting(0.5, "weight of the new importance in its running average", within="[0, 1]")},
     make_plugins=make_plugins,
 )

@@ -4,12 +4,13 @@ import torch
 
 from clbench.optim import MicroAdam
 from clbench.quiet import import_quietly
-from clbench.strategy import Strategy, trainable_parameters
+from clbench.settings import Setting
+from clbench.strategy import Strategy, adam_options, adam_settings, trainable_parameters
 
 
 def make_optimizer(backbone, head, lr, config):
     params = trainable_parameters(backbone, head)
-    options = dict(lr=lr, betas=(config["beta1"], config["beta2"]), weight_decay=config["weight_decay"])
+    options = dict(lr=lr, **adam_options(config))
     if config["official"]:
         return _official(params, options, config)
     return MicroAdam(params, density=config["density"], window=config["window"], block_size=config["block_size"],
@@ -37,15 +38,12 @@ STRATEGY = Strategy(
     name="microadam",
     description="MicroAdam (arXiv 2405.15593): 1% top-k gradients, 4-bit error feedback, window of 10",
     defaults={
-        "lr": 1e-4,
-        "density": 0.01,
-        "window": 10,
-        "block_size": 2**15,
-        "quant_block_size": 100_000,
-        "weight_decay": 0.0,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "official": False,  # true: the ista-daslab-optimizers CUDA package (GPU, bf16 model)
+        **adam_settings(1e-4),
+        "density": Setting(0.01, "share of each gradient's entries kept (top-k)", within="(0, 1]"),
+        "window": Setting(10, "sparse gradients kept for the moments", within="[1, inf)"),
+        "block_size": Setting(2**15, "entries per top-k block", within="[1, inf)"),
+        "quant_block_size": Setting(100_000, "entries per block of the 4-bit error feedback", within="[1, inf)"),
+        "official": Setting(False, "the ista-daslab-optimizers CUDA package instead (GPU, bf16 model)"),
     },
     make_optimizer=make_optimizer,
     prepare_model=prepare_model,

@@ -6,7 +6,10 @@ import torch
 
 from clbench.optim import NanoAdam
 from clbench.optim.param_groups import masked_param_groups, parse_patterns, split_masked_dense
-from clbench.strategy import Strategy
+from clbench.settings import Setting
+from clbench.strategy import Strategy, adam_options, adam_settings
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
 def param_groups(backbone, head, config) -> list[dict]:
@@ -20,16 +23,12 @@ def param_groups(backbone, head, config) -> list[dict]:
 
 def make_optimizer(backbone, head, lr, config):
     groups = param_groups(backbone, head, config)
-    if config["dense_lr"] < 0:
-        raise ValueError(f"dense_lr must be non-negative (0: the task's lr), got dense_lr={config['dense_lr']}")
     for group in groups:
         if not group["masked"] and config["dense_lr"]:
             group["lr"] = config["dense_lr"]
     return NanoAdam(
         groups,
         lr=lr,
-        betas=(config["beta1"], config["beta2"]),
-        weight_decay=config["weight_decay"],
         density=config["density"],
         density_schedule=config["density_schedule"],
         density_end=config["density_end"] or config["density"],
@@ -40,9 +39,10 @@ def make_optimizer(backbone, head, lr, config):
         criterion=config["criterion"],
         on_mask_change=config["on_mask_change"],
         bias_correction=config["bias_correction"],
-        state_dtype=_dtype("state_dtype", config),
-        v_dtype=_dtype("v_dtype", config),
+        state_dtype=_DTYPES[config["state_dtype"]],
+        v_dtype=_DTYPES[config["v_dtype"]],
         seed=random_mask_seed(config),
+        **adam_options(config),
     )
 
 
@@ -56,39 +56,35 @@ def random_mask_seed(config) -> int:
     return hash((config["mask_seed"], config["run_seed"], config["task"])) % 2**63
 
 
-def _dtype(key: str, config) -> torch.dtype:
-    dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-    if config[key] not in dtypes:
-        raise ValueError(f"{key} must be one of {', '.join(dtypes)}, got {key}={config[key]!r}")
-    return dtypes[config[key]]
-
-
 STRATEGY = Strategy(
     name="nanoadam",
     description="NanoAdam (arXiv 2506.21374): Adam on the 1% smallest weights of each chunk, mask every 100 steps",
     defaults={
-        "lr": 1e-3,
-        "density": 0.01,
-        "density_schedule": "constant",  # or linear (the paper's GLUE default), cosine
-        "density_end": 0.0,  # 0: same as density
-        "density_interval": 1,
-        "mask_interval": 100,
-        "chunk_size": 2**15,  # 0: one chunk per tensor
-        "criterion": "small",  # or large, random, large_gradient (the paper's ablations)
-        "on_mask_change": "reset",  # or keep
-        "bias_correction": True,
-        "state_dtype": "bfloat16",  # m, as in the paper
-        "v_dtype": "float32",  # v: in bf16 (the paper's) 0.999 v rounds back to v, and v cannot decay
-        "mask_seed": 0,  # criterion=random: its masks depend on this, the run's seed and the task
-        "weight_decay": 0.0,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        # Head, normalisation layers and biases train densely (Adam on every entry) at dense_lr; 0: at
-        # the task's lr, as in the paper, which gives one learning rate per task and names no other.
-        "dense_lr": 0.0,
-        "mask_biases": False,  # true: biases are masked like weights (the paper names only heads and norms dense)
-        "dense_types": "*Norm*",  # module class-name globs trained densely
-        "dense_names": "",  # parameter-name globs trained densely (the task head always is)
+        **adam_settings(1e-3),
+        "density": Setting(0.01, "share k of each masked tensor that Adam updates", within="(0, 1]"),
+        "density_schedule": Setting("constant", "density from density to density_end over the task's steps: "
+                                                "constant, linear (the paper's GLUE default) or cosine",
+                                    choices=("constant", "linear", "cosine")),
+        "density_end": Setting(0.0, "the density a schedule ends at; 0: density", within="[0, 1]"),
+        "density_interval": Setting(1, "steps between density changes of a schedule", within="[1, inf)"),
+        "mask_interval": Setting(100, "steps between mask refreshes; also refreshed whenever the density changes",
+                                 within="[1, inf)"),
+        "chunk_size": Setting(2**15, "each tensor, flattened, is cut into chunks of this many entries, each keeping "
+                                     "its own bottom-k; 0: one chunk per tensor", within="[0, inf)"),
+        "criterion": Setting("small", "which weights the mask selects: small (the paper), or its ablations large, "
+                                      "random, large_gradient", choices=("small", "large", "random", "large_gradient")),
+        "on_mask_change": Setting("reset", "reset: zero moments when the mask changes; keep: entries that stay "
+                                           "selected keep theirs", choices=("reset", "keep")),
+        "bias_correction": Setting(True, "Adam's bias correction (the paper's algorithm box shows none)"),
+        "state_dtype": Setting("bfloat16", "dtype m is stored in, as in the paper", choices=tuple(_DTYPES)),
+        "v_dtype": Setting("float32", "dtype v is stored in: in bf16 (the paper's) 0.999 v rounds back to v, so v "
+                                      "cannot decay", choices=tuple(_DTYPES)),
+        "mask_seed": Setting(0, "criterion=random: its masks depend on this, the run's seed and the task"),
+        "dense_lr": Setting(0.0, "lr of the head, normalisation layers and biases, which train densely; 0: the "
+                                 "task's lr, as in the paper", within="[0, inf)"),
+        "mask_biases": Setting(False, "mask biases like weights (the paper names only heads and norms dense)"),
+        "dense_types": Setting("*Norm*", "module class-name globs trained densely, comma-separated"),
+        "dense_names": Setting("", "parameter-name globs trained densely (the task head always is)"),
     },
     make_optimizer=make_optimizer,
 )
@@ -100,7 +96,7 @@ def mask_control(name: str, criterion: str, description: str, once_per_task: boo
     The criterion is fixed, not a setting, so that the control's records carry its own name.
     once_per_task: the mask is drawn at the task's first step and kept (no mask_interval setting)."""
     left_out = ("criterion", "mask_interval") if once_per_task else ("criterion",)
-    defaults = {key: value for key, value in STRATEGY.defaults.items() if key not in left_out}
+    defaults = {key: setting for key, setting in STRATEGY.settings.items() if key not in left_out}
     return Strategy(name=name, description=description, defaults=defaults,
                     make_optimizer=partial(_make_with_criterion, criterion, once_per_task), variant_of=STRATEGY.name)
 

@@ -2,6 +2,7 @@
 
 from torch.optim import SGD
 
+from clbench.settings import Setting, learning_rate
 from clbench.strategy import Strategy, trainable_parameters
 
 
@@ -13,6 +14,11 @@ def make_optimizer(backbone, head, lr, config):
 STRATEGY = Strategy(
     name="sgd",
     description="SGD with momentum 0.9 (torch.optim.SGD)",
-    defaults={"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False},
+    defaults={
+        "lr": learning_rate(0.01),
+        "momentum": Setting(0.9, "momentum factor", within="[0, 1)"),
+        "weight_decay": Setting(0.0, "L2 penalty (coupled, as torch.optim.SGD's)", within="[0, inf)"),
+        "nesterov": Setting(False, "Nesterov momentum"),
+    },
     make_optimizer=make_optimizer,
 )

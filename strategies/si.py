@@ -1,6 +1,7 @@
 """Synaptic intelligence (Zenke et al. 2017) on any optimizer strategy."""
 
 from clbench.methods.compose import method_strategy
+from clbench.settings import Setting
 
 
 def make_plugins(config):
@@ -12,6 +13,7 @@ def make_plugins(config):
 STRATEGY = method_strategy(
     name="si",
     description="synaptic intelligence (Avalanche's plugin), lambda 1, eps 0.1, on --set optimizer (adamw)",
-    defaults={"si_lambda": 1.0, "si_eps": 0.1},  # Avalanche's continual-learning-baselines, multi-head Split MNIST
+    defaults={"si_lambda": Setting(1.0, "strength of the penalty (Avalanche's continual-learning-baselines, multi-head Split MNIST)", within="[0, inf)"),
+              "si_eps": Setting(0.1, "damping of the importance's denominator", within="(0, inf)")},
     make_plugins=make_plugins,
 )

@@ -46,8 +46,8 @@ def assert_one_line_error(result, *fragments, code=2):
         (["--seed", "x"], ["invalid int value"]),
         (["--seeds", "0,x"], ["'0,x' is not a comma-separated list of integers"]),
         (["--seeds", "1,1"], ["'1,1' repeats a seed"]),
-        (["--set", "criterion=median"], ["criterion must be one of small, large", "'median'"]),
-        (["--strategy", "galore", "--set", "rank=0"], ["rank must be a positive integer, got rank=0"]),
+        (["--set", "criterion=median"], ["criterion must be one of small, large", "criterion=median"]),
+        (["--strategy", "galore", "--set", "rank=0"], ["rank=0 is not allowed; rank must be at least 1"]),
         (["--strategy", "microadam", "--set", "official=true"], ["official=true needs a CUDA GPU"]),
         (["--strategy", "ewc", "--set", "optimizer=adamx"], ["optimizer=adamx is not an optimizer", "adamw"]),
         (["--strategy", "replay", "--set", "buffer_per_task=-1"], ["buffer_per_task must be at least 0"]),
@@ -58,6 +58,26 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cli, args, fr
     results = tmp_path / "results"
     assert_one_line_error(cli("run", "--smoke", "--no-progress", "--results", str(results), *args), *fragments)
     assert not results.exists() or not any(results.iterdir())
+
+
+@pytest.mark.parametrize("strategy, assignment, fragment", [
+    ("nanoadam", "density=2", "density must be in (0, 1]"),
+    ("lora", "rank=-1", "rank must be at least 0"),
+    ("replay", "replay_batch_size=-2", "replay_batch_size must be at least 0"),
+    ("microadam", "window=0", "window must be at least 1"),
+])
+def test_a_bad_setting_is_refused_before_any_data_or_model_loads(tmp_path, cli, monkeypatch, strategy, assignment,
+                                                                  fragment):
+    import clbench.training.engine as engine
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("data or a model loaded before the settings were checked")
+
+    monkeypatch.setattr(engine, "load_stream", must_not_load)
+    monkeypatch.setattr(engine, "create_model_parts", must_not_load)
+    result = cli("run", "--smoke", "--no-progress", "--strategy", strategy, "--set", assignment,
+                 "--results", str(tmp_path / "results"))
+    assert_one_line_error(result, fragment)
 
 
 @pytest.mark.slow

@@ -199,7 +199,7 @@ def test_an_image_streams_settings_and_record_name_are_unchanged(tmp_path):
     assert run.record.name == "fashionmnist_mnist__nanoadam__efficientnet_lite0__seed0__65cec4b5.json"
 
 
-@pytest.mark.parametrize("assignment, message", [("max_tokens=2", "at least 3 tokens"),
+@pytest.mark.parametrize("assignment, message", [("max_tokens=2", "max_tokens must be at least 3"),
                                                  ("augment=true", "a text stream has none"),
                                                  ("image_size=32", "unknown --set key 'image_size'")])
 def test_bad_text_settings_are_usage_errors(assignment, message, tmp_path):

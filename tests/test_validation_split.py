@@ -67,7 +67,7 @@ def test_resample_data_draws_subsets_and_split_with_the_run_seed(stream):
 def test_val_fraction_zero_holds_out_nothing_and_out_of_range_is_refused(stream):
     (task, _) = load_stream(stream, settings(stream, "val_fraction=0"), DataSource(), 4)
     assert len(task.val_x) == 0 and len(task.train_x) == 100
-    with pytest.raises(UsageError, match="val_fraction=1.0 is out of range"):
+    with pytest.raises(UsageError, match="val_fraction=1.0 is not allowed"):
         settings(stream, "val_fraction=1")
     with pytest.raises(UsageError, match="too few to hold out"):
         load_stream(stream, settings(stream, "train_per_class=1"), DataSource(), 4)

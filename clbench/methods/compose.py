@@ -10,10 +10,13 @@ from torch import nn
 from clbench.assignments import split_assignment
 from clbench.errors import UsageError
 from clbench.registry import closest, get_strategy, strategies
+from clbench.settings import Setting
 from clbench.strategy import Strategy
 
 DEFAULT_OPTIMIZER = "adamw"
 OPTIMIZER_KEY = "optimizer"
+OPTIMIZER_SETTING = Setting(DEFAULT_OPTIMIZER, "the optimizer strategy the method trains with (any strategy that is "
+                                               "not a method); its settings can be set as well")
 
 
 def method_strategy(name: str, description: str, defaults: dict, make_plugins: Callable[[dict], list] | None = None,
@@ -33,7 +36,7 @@ def method_strategy(name: str, description: str, defaults: dict, make_plugins: C
         if prepare_model:
             prepare_model(model, config)
 
-    return Strategy(name=name, description=description, defaults={OPTIMIZER_KEY: DEFAULT_OPTIMIZER, **defaults},
+    return Strategy(name=name, description=description, defaults={OPTIMIZER_KEY: OPTIMIZER_SETTING, **defaults},
                     make_optimizer=make_optimizer, make_plugins=all_plugins, prepare_model=prepare, joint=joint)
 
 
@@ -59,8 +62,8 @@ def chosen_optimizer(method: Strategy, assignments: list[str]) -> Strategy:
     return get_strategy(name)
 
 
-def method_defaults(method: Strategy, optimizer: Strategy) -> dict:
-    """The optimizer's defaults, then the method's."""
-    if clash := set(method.defaults) & set(optimizer.defaults):
+def method_settings(method: Strategy, optimizer: Strategy) -> dict[str, Setting]:
+    """The optimizer's settings, then the method's."""
+    if clash := set(method.settings) & set(optimizer.settings):
         raise RuntimeError(f"method {method.name!r} redefines settings {sorted(clash)} of optimizer {optimizer.name!r}")
-    return {**optimizer.defaults, **method.defaults}
+    return {**optimizer.settings, **method.settings}

@@ -18,7 +18,7 @@ variance tau^2 (truncated at 0, where the one-step DerSimonian-Laird estimate th
 Hartung-Knapp interval, t with k-1 degrees of freedom, its variance never below the plain random-
 effects one (the ad hoc correction of Roever et al. 2015: without it, cells that agree more closely
 than their seeds predict give an interval of width 0). It estimates the average effect over cells
-like these, not only these. The matched differences are pooled by the t-interval over cells.
+like these, not only these. The matched differences are pooled by the t-interval over the cells' means of their per-seed contrasts.
 """
 
 from __future__ import annotations
@@ -193,7 +193,8 @@ def _pooled(results: list[CellContrast], contrasts: list[Contrast]) -> list[Pool
                 if len(usable) >= 2:
                     pooled.append(_random_effects(contrast, norm, metric, usable))
             for measure in MEASURES:
-                matched = [c.matched[measure.name].difference for c in cells if c.matched[measure.name]]
+                matched = [c.matched[measure.name].t.mean for c in cells
+                           if c.matched[measure.name] and c.matched[measure.name].t]  # each cell's primary estimate
                 if len(matched) >= 2:
                     estimate = mean_interval(matched)
                     p_value = None if len(set(matched)) == 1 else float(stats.ttest_1samp(matched, 0.0).pvalue)

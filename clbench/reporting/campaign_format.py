@@ -43,7 +43,7 @@ def markdown(analysis: Analysis, title: str) -> str:
         lines += ["### Pooled over cells", "",
                   "Random effects over the cells' mean differences: Paule-Mandel between-cell variance τ², "
                   "Hartung-Knapp interval (t with cells - 1 degrees of freedom, never narrower than the plain "
-                  "random-effects one); matched: the t-interval over cells.", "",
+                  "random-effects one); matched measures: not random effects but the t-interval over the cells' means of their per-seed contrasts.", "",
                   "| contrast | norm stats | measure | cells | pooled difference [95%] | p | τ² |",
                   "|---|---|---|---|---|---|---|"]
         lines += [_pooled_row(p) for p in analysis.pooled]

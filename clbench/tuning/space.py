@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import itertools
 
-from clbench.config import PER_TASK_KEYS
 from clbench.errors import UsageError
 from clbench.registry import closest
+from clbench.settings import PER_TASK_KEYS
 
 DEFAULT_POINTS = 7
 DEFAULT_DECADES = 3.0
