@@ -25,7 +25,7 @@ from fake_torchvision import trust_cifar, trust_flowers102, write_cifar, write_f
 from torchvision import datasets as tv  # noqa: E402
 
 from clbench.atomic import write_text_atomically  # noqa: E402
-from clbench.config import resolve_config  # noqa: E402
+from clbench.config import resolve_config, trained_strategy  # noqa: E402
 from clbench.data.datasets import DataSource  # noqa: E402
 from clbench.registry import get_strategy, get_stream  # noqa: E402
 from clbench.training.engine import RunRequest, run_experiment  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> None:
         stream, strategy = get_stream("cifar10_flowers102"), get_strategy(args.strategy)
         config = resolve_config(stream, strategy, ["epochs=1", "train_per_class=8", "test_per_class=4",
                                                    "image_size=224", "batch_size=32"], backbone=args.backbone)
-        record = run_experiment(RunRequest(stream, strategy, args.backbone, 0, config, args.device,
+        record = run_experiment(RunRequest(stream, trained_strategy(strategy, config), args.backbone, 0, config, args.device,
                                            DataSource(root, download=False)), progress=False)
     print(f"{record['status']}: tasks {record['tasks']}, train s {record['timing']['train_s']}, "
           f"effective {record['effective']}")

@@ -21,8 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="clbench", description="Continual-learning benchmark for optimizers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    shared = _shared_options()
+    runs = [shared["data"], shared["checkpoints"], shared["progress"], shared["plugins"], shared["debug"]]
 
-    run = commands.add_parser("run", help="run one experiment and write its record")
+    run = commands.add_parser("run", help="run one experiment and write its record", parents=runs)
     run.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
     run.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"strategy name (default {DEFAULT_STRATEGY})")
     run.add_argument("--backbone", help="an offline backbone, any timm model name, or hf:NAME, a Hugging Face text "
@@ -31,33 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--seeds", type=_seed_list, metavar="N,N,...",
                      help="run each of these seeds (one record each); seeds with a completed record are skipped")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
-    run.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
     run.add_argument("--results", type=Path, default=Path("results/runs"), help="where the run record goes")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                      help="override a hyperparameter, e.g. --set lr=1e-3,2e-3 --set epochs=2")
     run.add_argument("--tuned", type=Path, nargs="?", const=Path("results/tuned"), metavar="FILE_OR_DIR",
                      help="apply the settings clbench tune chose for this run (default folder: results/tuned)")
-    run.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                     help="also checkpoint every STEPS training steps (default: only between tasks)")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep the last checkpoint of a completed run")
     run.add_argument("--restart", action="store_true",
                      help="discard this run's checkpoint instead of continuing from it")
     run.add_argument("--smoke", action="store_true", help="tiny subsets, one epoch: checks the pipeline")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see docs/sweeps.md)")
+    executions = [shared["execution"], *runs]
+    sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see docs/sweeps.md)",
+                                parents=executions)
     sweep.add_argument("file", type=Path, help="the sweep file (.toml)")
     sweep.add_argument("--results", type=Path, default=Path("results/runs"), help="where records, logs and the manifest go")
     sweep.add_argument("--dry-run", action="store_true", help="list every run and whether it is complete; run nothing")
     sweep.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
                        help="only the runs whose stream, strategy, backbone, seed or setting KEY is one of the values "
                             "(repeatable), e.g. --only strategy=adamw,nanoadam --only seed=0,1")
-    _add_execution_options(sweep)
 
-    tune = commands.add_parser("tune", help="choose strategies' settings on validation data (see docs/protocol.md)")
+    tune = commands.add_parser("tune", help="choose strategies' settings on validation data (see docs/protocol.md)",
+                               parents=executions)
     tune.add_argument("--stream", help=f"stream name (default {DEFAULT_STREAM})")
     tune.add_argument("--strategy", metavar="NAME[,NAME...]",
                       help=f"strategies to tune, each on its own (default {DEFAULT_STRATEGY})")
@@ -83,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--trials", type=Path, default=Path("results/tuning"), help="where the trials' records go")
     tune.add_argument("--out", type=Path, help="where tuned-settings files go (default results/tuned)")
     tune.add_argument("--dry-run", action="store_true", help="list the trials and whether they are complete")
-    _add_execution_options(tune)
 
     board = commands.add_parser("leaderboard", help="tables of mean, interval and paired test over seeds")
     board.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of run records")
@@ -113,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--figures", type=Path, metavar="DIR",
                          help="also write into DIR forest plots of the contrasts and, per cell, the lr curves' figures")
 
-    inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)")
+    inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)",
+                                  parents=[shared["data"], shared["plugins"], shared["debug"]])
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")
     inspect.add_argument("--backbone", help="(default: the stream's)")
     inspect.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
@@ -126,36 +123,39 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--bottom", type=float, default=0.8, help="bottom fraction by |gradient| for r (paper: 80%%)")
     inspect.add_argument("--fraction", type=float, default=0.01, help="set size for the overlap (default 1%%)")
     inspect.add_argument("--seed", type=int, default=0)
-    inspect.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    inspect.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
-    inspect.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
     inspect.add_argument("--out", type=Path, default=Path("results/inspect"), help="folder for the record and figures")
 
-    listing = commands.add_parser("list", help="list streams, strategies, data sets or backbones")
+    listing = commands.add_parser("list", help="list streams, strategies, data sets or backbones",
+                                  parents=[shared["plugins"], shared["debug"]])
     listing.add_argument("what", choices=("streams", "strategies", "datasets", "backbones"))
     listing.add_argument("name", nargs="?", help="a strategy: its settings with types, defaults and help")
-    for command in (run, sweep, tune, inspect, listing):
-        command.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
-                             help="folder of stream, strategy or data-set plugin files (also: CLBENCH_PLUGINS)")
     return parser
 
 
-def _add_execution_options(command: argparse.ArgumentParser) -> None:
-    """How the runs of a sweep or a tuning are executed."""
-    command.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
-                         help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
-    command.add_argument("--workers", type=_positive_int,
-                         help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
-    command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    command.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
-    command.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
-    command.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                         help="each run also checkpoints every STEPS training steps (for preemptible jobs)")
-    command.add_argument("--cpus-per-run", type=_positive_int,
-                         help="torch threads per run (local default: the cores split between workers; else 1)")
-    command.add_argument("--gpus-per-run", type=int, choices=(0, 1), help="default: 1 when runs train on a GPU")
-    command.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cluster = command.add_argument_group("Ray and Slurm")
+def _shared_options() -> dict[str, argparse.ArgumentParser]:
+    """Options several commands take, declared once (argparse parents)."""
+    def parent():
+        return _Parser(add_help=False)
+
+    data, checkpoints, progress, plugins, debug, execution = (parent() for _ in range(6))
+    data.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    data.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
+    data.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
+    checkpoints.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                             help="a run also checkpoints every STEPS training steps (default: only between tasks; "
+                                  "for preemptible jobs)")
+    progress.add_argument("--no-progress", action="store_true", help="no progress bars")
+    plugins.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
+                         help="folder of stream, strategy or data-set plugin files (also: CLBENCH_PLUGINS)")
+    debug.add_argument("--debug", action="store_true", help="show tracebacks")
+    execution.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                           help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
+    execution.add_argument("--workers", type=_positive_int,
+                           help="runs at a time (local default: one per GPU, else 1; Ray, Slurm: as many as fit)")
+    execution.add_argument("--cpus-per-run", type=_positive_int,
+                           help="torch threads per run (local default: the cores split between workers; else 1)")
+    execution.add_argument("--gpus-per-run", type=int, choices=(0, 1), help="default: 1 when runs train on a GPU")
+    cluster = execution.add_argument_group("Ray and Slurm")
     cluster.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray instance)")
     cluster.add_argument("--slurm-partition")
     cluster.add_argument("--slurm-time", type=_positive_int, default=240, metavar="MINUTES",
@@ -163,8 +163,8 @@ def _add_execution_options(command: argparse.ArgumentParser) -> None:
     cluster.add_argument("--slurm-mem-gb", type=_positive_int)
     cluster.add_argument("--slurm-local", action="store_true",
                          help="run the job array on this machine (submitit's local executor), to try a sweep")
-    command.add_argument("--debug", action="store_true", help="show tracebacks")
-
+    return {"data": data, "checkpoints": checkpoints, "progress": progress, "plugins": plugins, "debug": debug,
+            "execution": execution}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,25 +303,10 @@ def _plot(args) -> int:
 
 
 def _analyze(args) -> int:
-    from clbench.records import completed_record, load_records
-    from clbench.reporting.campaign import analyze, sweep_trials
     from clbench.reporting.campaign_format import as_json, markdown
-    from clbench.sweeps.spec import load_contrasts, load_sweep
+    from clbench.sweeps.analysis import analyze_sweep
 
-    planned = load_sweep(args.file, args.results, resolve_tuned=False)
-    contrasts = _contrasts(args.file, load_contrasts(args.file), planned)
-    try:
-        runs = load_sweep(args.file, args.results)
-    except UsageError:  # not tuned yet: the tuning curves alone
-        runs = []
-    records = [record for run in runs if (record := completed_record(run.record)) is not None]
-    trials = sweep_trials(load_records(args.trials)[0] if args.trials.is_dir() else [],
-                          [_planned_record(run) for run in planned])
-    if not records and not trials:
-        raise UsageError(f"no completed records or tuning trials of {args.file} in {args.results} or {args.trials}; "
-                         f"run clbench tune --sweep {args.file} or clbench sweep {args.file} first, or pass "
-                         "--results DIR and --trials DIR")
-    analysis = analyze(records, len(planned), trials, contrasts, _strategy_defaults)
+    analysis, trials = analyze_sweep(args.file, args.results, args.trials)
     _write_output(as_json(analysis) if args.format == "json" else markdown(analysis, f"Analysis of {args.file}"),
                   args.out)
     if args.figures:
@@ -336,72 +321,27 @@ def _analyze(args) -> int:
     return 0
 
 
-def _contrasts(file: Path, texts: list[str] | None, planned) -> list:
-    """The sweep file's contrasts (else the default ones), each side a strategy the sweep runs."""
-    from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast
-    from clbench.records import strategy_label
-
-    labels = {strategy_label(_planned_record(run)) for run in planned}
-    contrasts = []
-    for text in texts or DEFAULT_CONTRASTS:
-        try:
-            contrast = parse_contrast(text)
-        except UsageError as exc:
-            raise UsageError(f"{file}: {exc}") from None
-        missing = [side.label for side in (contrast.treated, contrast.control) if side.label not in labels]
-        if texts and missing:
-            raise UsageError(f"{file}: contrast {text!r} names {missing[0]!r}, which no run of the sweep trains; "
-                             f"name one of {', '.join(sorted(labels))}")
-        contrasts.append(contrast)
-    return contrasts
-
-
-def _planned_record(run) -> dict:
-    """What a record of the planned run will say of its stream, strategy, backbone and settings."""
-    return {"stream": run.stream, "strategy": run.strategy, "backbone": run.backbone,
-            "optimizer": run.config.get("optimizer"), "config": run.config}
-
-
-def _strategy_defaults(label: str) -> dict | None:
-    """A strategy's default settings, a method's merged over its optimizer's; None if not registered."""
-    from clbench.registry import get_strategy
-
-    try:
-        return {key: value for name in reversed(label.split(" + ")) for key, value in get_strategy(name).defaults.items()}
-    except UsageError:
-        return None
-
-
 def _curve_groups(args, stream: str | None):
-    """The lr curves in the records of --curves, or of the folder tuning beside --results (none when
-    it does not exist)."""
-    from clbench.reporting.curves import lr_curves
-    from clbench.records import load_records
+    """The lr curves of --curves, or of the folder tuning beside --results (none when it does not exist)."""
+    from clbench.reporting.curves import curve_groups
 
-    folder = args.curves or args.results.parent / "tuning"
-    if not folder.is_dir():
-        return []
-    records, problems = load_records(folder)
-    for line in problems:
-        print(f"clbench: skipped {line}", file=sys.stderr)
-    return [group for group in lr_curves(records) if stream is None or group.stream == stream]
+    groups, problems = curve_groups(args.curves or args.results.parent / "tuning", stream)
+    _notes(problems, "skipped")
+    return groups
 
 
 def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
-    """The leaderboard tables of the records in `results`, and what was left out (also on stderr)."""
-    from clbench.reporting.leaderboard import build_tables
-    from clbench.records import load_records
+    from clbench.reporting.leaderboard import load_tables
 
-    records, problems = load_records(results)
-    tables, notes = build_tables(records, baseline=baseline, stream=stream)
-    for line in problems:
-        print(f"clbench: skipped {line}", file=sys.stderr)
-    for line in notes:
-        print(f"clbench: note: {line}", file=sys.stderr)
-    if not tables:
-        raise UsageError(f"no completed run records{f' of stream {stream}' if stream else ''} in "
-                         f"{results}; run clbench run first, or pass --results DIR")
+    tables, problems, notes = load_tables(results, stream, baseline)
+    _notes(problems, "skipped")
+    _notes(notes, "note:")
     return tables, problems + notes
+
+
+def _notes(lines: list[str], kind: str) -> None:
+    for line in lines:
+        print(f"clbench: {kind} {line}", file=sys.stderr)
 
 
 def _inspect(args) -> int:

@@ -6,9 +6,9 @@ import math
 
 from clbench.assignments import per_task_texts, split_assignment
 from clbench.errors import UsageError
-from clbench.methods.compose import chosen_optimizer, is_method, method_settings
+from clbench.methods.compose import OPTIMIZER_KEY, is_method, method_settings, trained_with
 from clbench.presets import paper_preset
-from clbench.registry import closest, plugin_hashes
+from clbench.registry import closest, get_strategy, plugin_hashes, strategies
 from clbench.settings import PER_TASK_KEYS, Setting
 from clbench.strategy import Strategy
 from clbench.streams import StreamSpec
@@ -130,3 +130,23 @@ def _parse_scalar(key: str, text: str, kind: type):
             if kind is not float or math.isfinite(value):
                 return value
     raise UsageError(f"--set {key}={text!r} is not a valid {kind.__name__}")
+
+
+def trained_strategy(strategy: Strategy, config: dict) -> Strategy:
+    """What a run of `strategy` with this resolved config trains: a method composed with the
+    optimizer strategy the config names, any other strategy as it is."""
+    return trained_with(strategy, get_strategy(config[OPTIMIZER_KEY])) if is_method(strategy) else strategy
+
+
+def chosen_optimizer(method: Strategy, assignments: list[str]) -> Strategy:
+    """The optimizer strategy a run of `method` with these --set assignments trains with (the last
+    optimizer= wins, as for every --set key). One-line UsageError for an unknown one or a method."""
+    name = method.defaults[OPTIMIZER_KEY]
+    for assignment in assignments:
+        key, value = split_assignment(assignment)
+        if key == OPTIMIZER_KEY:
+            name = value
+    optimizers = [s.name for s in strategies().values() if not is_method(s)]
+    if name not in strategies() or is_method(get_strategy(name)):
+        raise UsageError(f"--set optimizer={name} is not an optimizer strategy; {closest(name, optimizers)}")
+    return get_strategy(name)

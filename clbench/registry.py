@@ -23,11 +23,13 @@ from clbench.streams import DATASETS, StreamSpec
 
 _named_plugin_dirs: list[Path] = []
 
-# kind: (what a plugin file defines, its type, the entry-point group of installed packages)
+# kind: (what a plugin file defines, its type, the entry-point group of installed packages). A file
+# defines one (STREAM = StreamSpec(...)) or several (STREAMS = [StreamSpec(...), ...]).
 _KINDS = {"stream": ("STREAM", StreamSpec, "clbench.streams"),
           "strategy": ("STRATEGY", Strategy, "clbench.strategies"),
           # DATASETS = {name: DatasetSpec(...) or TextDatasetSpec(...)}
           "dataset": ("DATASETS", (DatasetSpec, TextDatasetSpec), "clbench.datasets")}
+_PLURALS = {"STREAM": "STREAMS", "STRATEGY": "STRATEGIES"}
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,23 @@ def _provided() -> list[_Provided]:
         items = _defined_in(plugin)
         if not items:
             raise UsageError(f"plugin {plugin.path} defines none of STREAM = StreamSpec(...), STRATEGY = "
-                             "Strategy(...), DATASETS = {name: DatasetSpec(...)}; add one or remove the file")
+                             "Strategy(...) (or lists of them: STREAMS = [...], STRATEGIES = [...]), "
+                             "DATASETS = {name: DatasetSpec(...)}; add one or remove the file")
         found += items
     for kind, (_, kind_type, group) in _KINDS.items():
         for entry in sorted(entry_points(group=group), key=lambda e: e.name):
             where = f"entry point {entry.name} = {entry.value} ({group}) of package {entry.dist.name}"
             try:
-                item = entry.load()
+                loaded = entry.load()
             except Exception as exc:  # whatever the package raises while it is imported
                 raise UsageError(f"{where}: {type(exc).__name__}: {exc}; fix or uninstall the package") from None
-            if not isinstance(item, kind_type):
-                raise UsageError(f"{where} is a {type(item).__name__}, not a {_type_names(kind_type)}; fix the package")
-            name = entry.name if kind == "dataset" else item.name
-            found.append(_Provided(module_plugin(entry.module), kind, name, item))
+            items = loaded if isinstance(loaded, list) and kind != "dataset" else [loaded]
+            for item in items:
+                if not isinstance(item, kind_type):
+                    raise UsageError(f"{where} is a {type(item).__name__}, not a {_type_names(kind_type)} "
+                                     "(or a list of them); fix the package")
+                name = entry.name if kind == "dataset" else item.name
+                found.append(_Provided(module_plugin(entry.module), kind, name, item))
     return found
 
 
@@ -83,14 +89,24 @@ def _defined_in(plugin: PluginFile) -> list[_Provided]:
                 raise UsageError(f"plugin {plugin.path}: DATASETS must be a dict of name: DatasetSpec(...) "
                                  "or TextDatasetSpec(...)")
             items += [_Provided(plugin, kind, name, spec) for name, spec in value.items()]
-        elif isinstance(value, kind_type):
-            items.append(_Provided(plugin, kind, value.name, value))
+        elif kind != "dataset":
+            items += [_Provided(plugin, kind, item.name, item) for item in _defined(plugin.module, attribute, kind_type)]
     return items
+
+
+def _defined(module, attribute: str, kind: type) -> list:
+    """What a module registers: `attribute` (STRATEGY) and its list (STRATEGIES)."""
+    plural = _PLURALS[attribute]
+    one, several = getattr(module, attribute, None), getattr(module, plural, [])
+    if (one is not None and not isinstance(one, kind)) or not isinstance(several, list) or \
+            not all(isinstance(item, kind) for item in several):
+        raise UsageError(f"{module.__file__}: {attribute} must be a {kind.__name__}(...) and {plural} a list of them")
+    return [*([one] if one is not None else []), *several]
 
 
 @cache
 def streams() -> dict[str, StreamSpec]:
-    """Every STREAM defined by a module of tasks/ (installed as the package clbench_tasks) or a plugin,
+    """Every STREAM (and STREAMS) defined by a module of tasks/ (installed as the package clbench_tasks) or a plugin,
     each naming data sets that exist."""
     found = _with_plugins(_collect("clbench_tasks", "STREAM", StreamSpec), "stream")
     known = datasets()
@@ -107,7 +123,7 @@ def streams() -> dict[str, StreamSpec]:
 
 @cache
 def strategies() -> dict[str, Strategy]:
-    """Every STRATEGY defined by a module of strategies/ (installed as clbench_strategies) or a plugin."""
+    """Every STRATEGY (and STRATEGIES) defined by a module of strategies/ (installed as clbench_strategies) or a plugin."""
     return _with_plugins(_collect("clbench_strategies", "STRATEGY", Strategy), "strategy")
 
 
@@ -174,10 +190,11 @@ def _collect(package_name: str, attribute: str, kind: type) -> dict:
     found = {}
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{package_name}.{module_info.name}")
-        item = getattr(module, attribute, None)
-        if not isinstance(item, kind):
-            raise RuntimeError(f"{module.__file__} must define {attribute} = {kind.__name__}(...)")
-        if item.name in found:
-            raise RuntimeError(f"two definitions of {item.name!r}: {module.__file__} repeats one")
-        found[item.name] = item
+        items = _defined(module, attribute, kind)
+        if not items:
+            raise RuntimeError(f"{module.__file__} must define {attribute} = {kind.__name__}(...) or {attribute}S = [...]")
+        for item in items:
+            if item.name in found:
+                raise RuntimeError(f"two definitions of {item.name!r}: {module.__file__} repeats one")
+            found[item.name] = item
     return found

@@ -37,11 +37,6 @@ class RunSpec:
     #                            a sweep names, when planned with resolve_tuned=False
     weights: Path | None = None  # backbone weights given with --weights
 
-    def identity(self) -> dict:
-        """What names the record (see records.record_path)."""
-        return {"stream": self.stream, "strategy": self.strategy, "backbone": self.backbone, "seed": self.seed,
-                "config": self.config}
-
     def run_args(self) -> list[str]:
         """The arguments of `clbench run` that re-create this run. --seeds, not --seed: a run whose
         record another worker completed meanwhile is skipped, not redone."""
@@ -131,6 +126,7 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
     with importing_avalanche():
         from clbench.training.engine import RunRequest, run_experiment
     from clbench.data.datasets import DataSource
+    from clbench.config import trained_strategy
     from clbench.methods.compose import OPTIMIZER_KEY
     from clbench.records import SCHEMA_VERSION, RunRecord, environment, is_completed, save_record
     from clbench.registry import datasets, get_strategy, get_stream, plugins
@@ -156,8 +152,9 @@ def execute(spec: RunSpec, options: RunOptions) -> RunResult:
 
         torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
         source = DataSource(options.data_root, download=options.download)
-        request = RunRequest(get_stream(spec.stream), get_strategy(spec.strategy), spec.backbone, spec.seed,
-                             spec.config, device, source, checkpointing, datasets())
+        strategy = trained_strategy(get_strategy(spec.strategy), spec.config)
+        request = RunRequest(get_stream(spec.stream), strategy, spec.backbone, spec.seed, spec.config, device, source,
+                             checkpointing, datasets())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Avalanche and timm warn about internals users cannot act on
             measured = run_experiment(request, progress=options.progress)

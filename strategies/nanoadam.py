@@ -1,4 +1,6 @@
-"""NanoAdam: Adam on the smallest-magnitude backbone weights; head, norm layers and biases dense."""
+"""NanoAdam: Adam on the smallest-magnitude backbone weights; head, norm layers and biases dense.
+Beside it the controls that bracket it (issue 29, 44): the same Adam on as many weights chosen
+otherwise (random_mask, large_mask, random_fixed), or on its dense parts alone (dense_only)."""
 
 from functools import partial
 
@@ -56,7 +58,7 @@ def random_mask_seed(config) -> int:
     return hash((config["mask_seed"], config["run_seed"], config["task"])) % 2**63
 
 
-STRATEGY = Strategy(
+NANOADAM = Strategy(
     name="nanoadam",
     description="NanoAdam (arXiv 2506.21374): Adam on the 1% smallest weights of each chunk, mask every 100 steps",
     defaults={
@@ -96,11 +98,40 @@ def mask_control(name: str, criterion: str, description: str, once_per_task: boo
     The criterion is fixed, not a setting, so that the control's records carry its own name.
     once_per_task: the mask is drawn at the task's first step and kept (no mask_interval setting)."""
     left_out = ("criterion", "mask_interval") if once_per_task else ("criterion",)
-    defaults = {key: setting for key, setting in STRATEGY.settings.items() if key not in left_out}
+    defaults = {key: setting for key, setting in NANOADAM.settings.items() if key not in left_out}
     return Strategy(name=name, description=description, defaults=defaults,
-                    make_optimizer=partial(_make_with_criterion, criterion, once_per_task), variant_of=STRATEGY.name)
+                    make_optimizer=partial(_make_with_criterion, criterion, once_per_task), variant_of=NANOADAM.name)
 
 
 def _make_with_criterion(criterion: str, once_per_task: bool, backbone, head, lr, config):
     fixed = {"mask_interval": config["task_steps"]} if once_per_task else {}
     return make_optimizer(backbone, head, lr, {**config, "criterion": criterion, **fixed})
+
+
+def make_dense_only_optimizer(backbone, head, lr, config):
+    dense = [group for group in param_groups(backbone, head, config) if not group["masked"]]
+    if not dense:
+        raise ValueError("nothing trains: the backbone has no dense part and the head is missing")
+    return NanoAdam(dense, lr=lr, **adam_options(config))
+
+
+DENSE_ONLY_SETTINGS = ("lr", "weight_decay", "beta1", "beta2", "mask_biases", "dense_types", "dense_names")
+
+STRATEGIES = [
+    NANOADAM,
+    # as many weights at a time, chosen at random: a new draw at every refresh, task and seed
+    mask_control("random_mask", "random", "control for NanoAdam: Adam on the same share of weights chosen at random "
+                                          "(new draw each mask, task and seed)"),
+    mask_control("large_mask", "large", "control for NanoAdam: Adam on the same share of weights, the "
+                                        "largest-magnitude ones of each chunk"),
+    # drawn once per task and kept, so that about as many distinct weights move as under NanoAdam (whose
+    # small weights stay small, so its masks change little), fewer than under random_mask
+    mask_control("random_fixed", "random", "control for NanoAdam: Adam on the same share of weights chosen at random "
+                                           "once per task (then kept)", once_per_task=True),
+    # heads, norms and biases train as under NanoAdam (same lr, betas, decay and split); the weights it would
+    # mask never move: the floor of what its mask adds
+    Strategy(name="dense_only", description="control for NanoAdam: only its dense parts train (heads, norms, biases); "
+                                            "masked weights never move",
+             defaults={key: NANOADAM.settings[key] for key in DENSE_ONLY_SETTINGS},
+             make_optimizer=make_dense_only_optimizer, variant_of=NANOADAM.name),
+]

@@ -10,7 +10,7 @@ from pathlib import Path
 import timm
 import torch
 
-from clbench.config import resolve_config
+from clbench.config import resolve_config, trained_strategy
 from clbench.data.datasets import DataSource
 from clbench.registry import get_stream, get_strategy
 from clbench.training.checkpoints import Checkpointing
@@ -40,8 +40,8 @@ def method_run(weights: Path, strategy: str, *assignments: str, plugins: list | 
     config = resolve_config(stream, chosen, [*assignments, f"weights={weights}"], smoke=True, backbone=BACKBONE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Avalanche's "no loggers" warning
-        return run_experiment(RunRequest(stream, chosen, BACKBONE, 0, config, "cpu", DataSource(), checkpointing),
-                              progress=False)
+        return run_experiment(RunRequest(stream, trained_strategy(chosen, config), BACKBONE, 0, config, "cpu",
+                                         DataSource(), checkpointing), progress=False)
 
 
 def stable(record: dict) -> dict:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from clbench.config import resolve_config
+from clbench.config import resolve_config, trained_strategy
 from clbench.data.datasets import DataSource
 from clbench.training.engine import RunRequest, run_experiment
 from clbench.registry import get_stream
@@ -54,8 +54,8 @@ def test_output_drift_is_zero_where_the_backbone_and_old_head_stay_and_positive_
 
     stream, chosen = get_stream("fashionmnist_mnist"), get_strategy(strategy)
     config = resolve_config(stream, chosen, ["val_fraction=0"], smoke=True)
-    record = run_experiment(RunRequest(stream, chosen, "efficientnet_lite0", 0, config, "cpu", DataSource()),
-                            progress=False)
+    record = run_experiment(RunRequest(stream, trained_strategy(chosen, config), "efficientnet_lite0", 0, config, "cpu",
+                                       DataSource()), progress=False)
     assert record["status"] == "completed" and len(record["output_kl"]) == 2 and record["output_kl"][0] == []
     (kl,) = record["output_kl"][1]
     assert (kl > 1e-6) if drifts else (kl == 0.0)

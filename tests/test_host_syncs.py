@@ -10,7 +10,7 @@ import torch
 from avalanche.training.plugins import SupervisedPlugin
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from clbench.config import resolve_config
+from clbench.config import resolve_config, trained_strategy
 from clbench.data.datasets import DataSource
 from clbench.registry import get_stream, strategies
 from clbench.training.engine import RunRequest, run_experiment
@@ -82,8 +82,8 @@ def test_no_host_sync_between_optimizer_steps(name, settings):
     strategy = dataclasses.replace(base, make_plugins=lambda config: [*base.make_plugins(config), counter])
     stream = get_stream("fashionmnist_mnist")
     config = resolve_config(stream, strategy, ["batch_size=8", "epochs=2", "val_fraction=0", *settings], smoke=True)
-    record = run_experiment(RunRequest(stream, strategy, "efficientnet_lite0", 0, config, "cpu", DataSource()),
-                            progress=False)
+    record = run_experiment(RunRequest(stream, trained_strategy(strategy, config), "efficientnet_lite0", 0, config,
+                                       "cpu", DataSource()), progress=False)
     assert record["status"] == "completed", record["error"]
     assert len(counter.per_step) >= 10
     assert [found for found in counter.per_step if found] == []

@@ -117,6 +117,39 @@ def test_editing_a_plugin_file_changes_the_record_name_and_builtin_names_stay(pl
     assert "plugin_sha256" not in builtin  # built-in runs keep their names
 
 
+SEVERAL_FILE = '''
+from torch.optim import Adagrad
+from clbench.streams import StreamSpec, TaskSpec
+from clbench.strategy import Strategy, trainable_parameters
+
+
+def adagrad(backbone, head, lr, config):
+    return Adagrad(trainable_parameters(backbone, head), lr=lr)
+
+
+STRATEGIES = [Strategy(name="adagrad_fast", description="fast", defaults={"lr": 1e-2}, make_optimizer=adagrad),
+              Strategy(name="adagrad_slow", description="slow", defaults={"lr": 1e-3}, make_optimizer=adagrad)]
+STREAMS = [StreamSpec(name="digits_once", description="one task", tasks=(TaskSpec("digits_sklearn"),)),
+           StreamSpec(name="digits_low", description="one task", tasks=(TaskSpec("digits_sklearn", classes=(0, 1)),))]
+'''
+
+
+def test_one_file_registers_several_strategies_and_streams(plugin_dir):
+    write(plugin_dir, "several.py", SEVERAL_FILE)
+    registry.use_plugins([plugin_dir])
+    assert {"adagrad_fast", "adagrad_slow"} <= set(registry.strategies())
+    assert {"digits_once", "digits_low"} <= set(registry.streams())
+    assert registry.get_strategy("adagrad_slow").defaults["lr"] == 1e-3
+
+
+def test_a_builtin_file_registers_nanoadam_beside_its_controls():
+    from clbench_strategies import nanoadam
+
+    assert [s.name for s in nanoadam.STRATEGIES] == ["nanoadam", "random_mask", "large_mask", "random_fixed",
+                                                     "dense_only"]
+    assert all(registry.get_strategy(s.name) is s for s in nanoadam.STRATEGIES)
+
+
 def test_list_names_each_plugin_file_with_its_sha256(plugin_dir, capsys):
     import hashlib
 
@@ -133,6 +166,7 @@ def test_list_names_each_plugin_file_with_its_sha256(plugin_dir, capsys):
     ("x = 1\ndef broken(:\n", "broken.py:2: syntax error"),
     ("import os\nraise RuntimeError('no GPU here')\n", "broken.py:2: RuntimeError: no GPU here"),
     ("", "defines none of STREAM"),
+    ("STRATEGIES = [1, 2]\n", "STRATEGIES a list of them"),
     (STRATEGY_FILE.replace("adagrad_plugin", "adamw"), "defines strategy 'adamw', which exists already"),
 ])
 def test_bad_plugin_files_are_named_with_their_line(plugin_dir, text, fragment, cli):

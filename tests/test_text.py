@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from clbench.config import resolve_config
+from clbench.config import resolve_config, trained_strategy
 from clbench.data import text_data
 from clbench.data.datasets import DataSource
 from clbench.data.tokens import Tokenization
@@ -60,8 +60,8 @@ def text_run(weights, strategy: str, *assignments: str, checkpointing: Checkpoin
     config = resolve_config(stream, chosen, [*assignments, f"weights={weights}"], smoke=True, backbone=MINILM)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_experiment(RunRequest(stream, chosen, MINILM, 0, config, "cpu", DataSource(), checkpointing),
-                              progress=False)
+        return run_experiment(RunRequest(stream, trained_strategy(chosen, config), MINILM, 0, config, "cpu",
+                                         DataSource(), checkpointing), progress=False)
 
 
 # --- data sets

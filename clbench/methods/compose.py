@@ -1,5 +1,6 @@
 """A method strategy: continual-learning plugins on top of an optimizer strategy chosen with
---set optimizer=NAME, whose own settings --set reaches as well."""
+--set optimizer=NAME, whose own settings --set reaches as well. A method trains once composed with
+its optimizer (`trained_with`), which the run does when it resolves the strategy it trains."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ from typing import Callable
 
 from torch import nn
 
-from clbench.assignments import split_assignment
-from clbench.errors import UsageError
-from clbench.registry import closest, get_strategy, strategies
 from clbench.settings import Setting
 from clbench.strategy import Strategy
 
@@ -25,41 +23,32 @@ def method_strategy(name: str, description: str, defaults: dict, make_plugins: C
     optimizer's plugins and model preparation, plus the method's own (prepare_model runs after the
     optimizer's)."""
 
-    def make_optimizer(backbone, head, lr, config):
-        return optimizer_of(config).make_optimizer(backbone, head, lr, config)
-
-    def all_plugins(config):
-        return [*optimizer_of(config).make_plugins(config), *(make_plugins(config) if make_plugins else [])]
-
-    def prepare(model, config):
-        optimizer_of(config).prepare_model(model, config)
-        if prepare_model:
-            prepare_model(model, config)
+    def needs_an_optimizer(*args):
+        raise RuntimeError(f"method {name!r} trains with an optimizer strategy: train trained_with(method, optimizer)")
 
     return Strategy(name=name, description=description, defaults={OPTIMIZER_KEY: OPTIMIZER_SETTING, **defaults},
-                    make_optimizer=make_optimizer, make_plugins=all_plugins, prepare_model=prepare, joint=joint)
+                    make_optimizer=needs_an_optimizer, make_plugins=make_plugins or (lambda config: []),
+                    prepare_model=prepare_model or (lambda model, config: None), joint=joint)
 
 
 def is_method(strategy: Strategy) -> bool:
     return OPTIMIZER_KEY in strategy.defaults
 
 
-def optimizer_of(config: dict) -> Strategy:
-    return get_strategy(config[OPTIMIZER_KEY])
+def trained_with(method: Strategy, optimizer: Strategy) -> Strategy:
+    """The method composed with its optimizer strategy: the optimizer's optimizer, the optimizer's
+    plugins then the method's, the optimizer's model preparation then the method's."""
 
+    def plugins(config):
+        return [*optimizer.make_plugins(config), *method.make_plugins(config)]
 
-def chosen_optimizer(method: Strategy, assignments: list[str]) -> Strategy:
-    """The optimizer strategy a run of `method` with these --set assignments trains with (the last
-    optimizer= wins, as for every --set key). One-line UsageError for an unknown one or a method."""
-    name = method.defaults[OPTIMIZER_KEY]
-    for assignment in assignments:
-        key, value = split_assignment(assignment)
-        if key == OPTIMIZER_KEY:
-            name = value
-    optimizers = [s.name for s in strategies().values() if not is_method(s)]
-    if name not in strategies() or is_method(get_strategy(name)):
-        raise UsageError(f"--set optimizer={name} is not an optimizer strategy; {closest(name, optimizers)}")
-    return get_strategy(name)
+    def prepare(model, config):
+        optimizer.prepare_model(model, config)
+        method.prepare_model(model, config)
+
+    return Strategy(name=method.name, description=method.description, defaults=method_settings(method, optimizer),
+                    make_optimizer=optimizer.make_optimizer, make_plugins=plugins, prepare_model=prepare,
+                    joint=method.joint)
 
 
 def method_settings(method: Strategy, optimizer: Strategy) -> dict[str, Setting]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from clbench.reporting.leaderboard import table_settings
-from clbench.records import config_hash, curve_settings, differing_keys, one_value, strategy_label
+from clbench.records import config_hash, curve_settings, differing_keys, load_records, one_value, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 
 
@@ -43,6 +44,15 @@ class CurveGroup:
 
     def title(self) -> str:
         return f"{self.stream} · {self.backbone}"
+
+
+def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], list[str]]:
+    """The lr curves of the records in `folder` (of one stream, or all), and the files that were not
+    records; none when the folder does not exist."""
+    if not folder.is_dir():
+        return [], []
+    records, problems = load_records(folder)
+    return [group for group in lr_curves(records) if stream is None or group.stream == stream], problems
 
 
 def lr_curves(records: list[dict]) -> list[CurveGroup]:

@@ -45,6 +45,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self._epoch_start_shuffle = None
         self._epoch_step = 0
         self._resumed_epoch_step = 0
+        self._epochs_done = 0  # of a resumed task, before its checkpoint
         self._on_device: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self.eval_split = "test"  # or "val": what make_eval_dataloader serves
         model = kwargs["model"]
@@ -112,10 +113,13 @@ class TaskIncrementalTemplate(SupervisedTemplate):
             "rng": rng_states(),
         }
 
-    def _train_exp(self, experience, eval_streams=None, **kwargs):
+    def _before_training_exp(self, **kwargs):
+        """After the task's batches, optimizer and plugins are set up as for a fresh task: a resumed
+        task restores its optimizer, schedules, clock, batch order and random states."""
+        super()._before_training_exp(**kwargs)
         resume, self.resume_in_task = self.resume_in_task, None
         if resume is None:
-            return super()._train_exp(experience, eval_streams, **kwargs)
+            return
         self.optimizer.load_state_dict(resume["optimizer"])
         schedulers = [p.scheduler for p in self.plugins if isinstance(p, CosineSchedule)]
         for scheduler, state in zip(schedulers, resume["schedulers"], strict=True):
@@ -126,10 +130,15 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         self.dataloader.skip_next(resume["epoch_step"])  # ...and its finished steps skipped
         self._resumed_epoch_step = resume["epoch_step"]
         restore_rng_states(resume["rng"])
-        for _ in range(resume["epoch"], self.train_epochs):
-            self._before_training_epoch(**kwargs)
-            self.training_epoch(**kwargs)
-            self._after_training_epoch(**kwargs)
+        self._epochs_done = resume["epoch"]
+
+    def _train_exp(self, experience, eval_streams=None, **kwargs):
+        """Avalanche's epoch loop, fresh or resumed alike: a resumed task runs the epochs it has left."""
+        epochs, self.train_epochs = self.train_epochs, self.train_epochs - self._epochs_done
+        try:
+            super()._train_exp(experience, eval_streams, **kwargs)
+        finally:
+            self.train_epochs, self._epochs_done = epochs, 0
 
     def make_train_dataloader(self, **kwargs):
         task = self.experience.current_experience
