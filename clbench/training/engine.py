@@ -27,6 +27,7 @@ from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore
 from clbench.training.model import TaskHeadsModel
 from clbench.training.plugins import (CosineSchedule, DivergenceCheck, EpochValidation, EvalPredictions,
                                       FreezeNormStatistics, ProgressBar)
+from clbench.training.progress import Progress
 from clbench.training.template import TaskIncrementalTemplate, settings_errors_are_usage_errors
 
 
@@ -88,10 +89,10 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     so_far = _progress_so_far(run, resume)
 
     def save(in_task: dict | None = None) -> None:
-        elapsed = so_far["elapsed_s"] + time.perf_counter() - start
+        elapsed = so_far.elapsed_s + time.perf_counter() - start
         save_checkpoint(checkpointing.path, {
             "model": run.model.state_dict(), "shuffle": run.trainer.shuffle_state(),
-            "rng": rng_states(), "in_task": in_task, "progress": {**so_far, "elapsed_s": elapsed},
+            "rng": rng_states(), "in_task": in_task, "progress": so_far.as_dict(elapsed),
             "methods": [plugin.state_dict() for plugin in stateful(run.trainer.plugins)],
         })
 
@@ -104,8 +105,8 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
     return {  # what the run measured; clbench.run adds what names it and where it ran
         "backbone_weights": run.weights_source, "status": status, "error": error, "divergence": divergence,
         **measured, "effective": effective_settings(request.config, request.device),
-        "timing": {"wall_s": so_far["elapsed_s"] + time.perf_counter() - start, "task_s": so_far["task_s"],
-                   "train_s": so_far["train_s"]},
+        "timing": {"wall_s": so_far.elapsed_s + time.perf_counter() - start, "task_s": so_far.task_s,
+                   "train_s": so_far.train_s},
     }
 
 
@@ -162,31 +163,25 @@ def _build(request: RunRequest, progress: bool) -> _Run:
                 validated)
 
 
-def _progress_so_far(run: _Run, resume: dict | None) -> dict:
+def _progress_so_far(run: _Run, resume: dict | None) -> Progress:
     """What the run measured so far: after the baseline evaluation of a fresh run, or the
-    checkpoint's, with its model and method states restored. Checkpoints save it as it is."""
+    checkpoint's, with its model and method states restored."""
     if resume is None:
-        so_far = {"baseline": run.evaluate("test"), "val_baseline": run.evaluate("val") if run.validated else None,
-                  "matrix": [], "val_matrix": [], "state_bytes": [], "method_bytes": [],
-                  "mask_refreshes": [], "task_s": [], "train_s": [], "elapsed_s": 0.0,
-                  "output_kl": [], "reference_log_probs": {}}
+        progress = Progress(baseline=run.evaluate("test"), val_baseline=run.evaluate("val") if run.validated else None)
     else:
         run.model.load_state_dict(resume["model"])
         for plugin, state in zip(stateful(run.trainer.plugins), resume["methods"], strict=True):
             plugin.load_state_dict(state, run.model)
-        so_far = resume["progress"]
-        run.trainer.clock.train_exp_counter = len(so_far["matrix"])  # methods count tasks by it
-    # each task's test predictions right after training on it, and the drift from them after each later task
-    so_far.setdefault("output_kl", [])
-    so_far.setdefault("reference_log_probs", {})
-    run.epoch_validation.by_task = so_far.setdefault("val_epoch_accuracy", [])
-    return so_far
+        progress = Progress.from_dict(resume["progress"])
+        run.trainer.clock.train_exp_counter = progress.tasks_done  # methods count tasks by it
+    run.epoch_validation.by_task = progress.val_epoch_accuracy
+    return progress
 
 
-def _train_tasks(request: RunRequest, run: _Run, so_far: dict, resume: dict | None, save, progress: bool):
+def _train_tasks(request: RunRequest, run: _Run, so_far: Progress, resume: dict | None, save, progress: bool):
     """Trains the tasks not yet done, measuring after each; returns (status, error, divergence).
     save(): writes a checkpoint (None: no checkpointing)."""
-    trainer, matrix = run.trainer, so_far["matrix"]
+    trainer, matrix = run.trainer, so_far.matrix
     for experience in tqdm(run.benchmark.train_stream, desc=request.strategy.name, disable=not progress):
         if experience.current_experience < len(matrix):
             continue  # done before the checkpoint this run resumed from
@@ -207,46 +202,46 @@ def _train_tasks(request: RunRequest, run: _Run, so_far: dict, resume: dict | No
             return "failed", out_of_memory_message(request.config, request.device), None
         except Exception as exc:  # a crash in training is part of the result, recorded as "failed"
             return "failed", f"{type(exc).__name__}: {exc}", None
-        so_far["train_s"].append(time.perf_counter() - task_start)
-        so_far["state_bytes"].append(optimizer_state_bytes(trainer.optimizer))
-        so_far["method_bytes"].append(held_bytes(trainer.plugins))
+        so_far.train_s.append(time.perf_counter() - task_start)
+        so_far.state_bytes.append(optimizer_state_bytes(trainer.optimizer))
+        so_far.method_bytes.append(held_bytes(trainer.plugins))
         refreshes = getattr(trainer.optimizer, "mask_refreshes", None)
-        so_far["mask_refreshes"].append(refreshes() if refreshes else None)
+        so_far.mask_refreshes.append(refreshes() if refreshes else None)
         matrix.append(run.evaluate("test"))
         trained = len(matrix) - 1
-        references = so_far["reference_log_probs"]
+        references = so_far.reference_log_probs
         references[trained] = run.predictions.by_task[trained]
-        so_far["output_kl"].append([metrics.mean_kl(references[j], run.predictions.by_task[j])
+        so_far.output_kl.append([metrics.mean_kl(references[j], run.predictions.by_task[j])
                                     for j in range(trained)])
         if run.validated:
-            so_far["val_matrix"].append(run.evaluate("val"))
-        so_far["task_s"].append(time.perf_counter() - task_start)
+            so_far.val_matrix.append(run.evaluate("val"))
+        so_far.task_s.append(time.perf_counter() - task_start)
         if save and len(matrix) < len(run.tasks):
             save()
     return "completed", None, None
 
 
-def _measured(run: _Run, so_far: dict, status: str) -> dict:
+def _measured(run: _Run, so_far: Progress, status: str) -> dict:
     """The record's measurements: accuracy matrices and the metrics from them, drift, state sizes."""
-    matrix, val_matrix, output_kl = so_far["matrix"], so_far["val_matrix"], so_far["output_kl"]
+    matrix, val_matrix, output_kl = so_far.matrix, so_far.val_matrix, so_far.output_kl
     drift = metrics.backbone_drift(run.pretrained, dict(run.model.backbone.named_parameters()))
     run_metrics = dict.fromkeys(("acc", "bwt", "fwt", "forgetting", "plasticity"))
     val_metrics = dict(run_metrics) if run.validated else None
     if status == "completed":
-        run_metrics = metrics.stream_metrics(matrix, so_far["baseline"])
-        val_metrics = metrics.stream_metrics(val_matrix, so_far["val_baseline"]) if run.validated else None
+        run_metrics = metrics.stream_metrics(matrix, so_far.baseline)
+        val_metrics = metrics.stream_metrics(val_matrix, so_far.val_baseline) if run.validated else None
     final_kl = output_kl[-1] if status == "completed" and len(output_kl) > 1 else None
     run_metrics.update(drift_l2=drift["l2"], fraction_changed=drift["fraction_changed"],
                        output_kl=sum(final_kl) / len(final_kl) if final_kl else None)
-    mask_refreshes = so_far["mask_refreshes"]
+    mask_refreshes = so_far.mask_refreshes
     return {
         "tasks": [t.name for t in run.tasks],
         "accuracy_matrix": matrix,
-        "baseline_accuracy": so_far["baseline"],
+        "baseline_accuracy": so_far.baseline,
         "metrics": run_metrics,
         # the same on the validation data held out of training (None with val_fraction 0)
         "val_accuracy_matrix": val_matrix if run.validated else None,
-        "val_baseline_accuracy": so_far["val_baseline"],
+        "val_baseline_accuracy": so_far.val_baseline,
         "val_metrics": val_metrics,
         # val_epoch_accuracy[i][e]: task i's validation accuracy after epoch e of training on it
         "val_epoch_accuracy": run.epoch_validation.by_task if run.validated else None,
@@ -254,8 +249,8 @@ def _measured(run: _Run, so_far: dict, status: str) -> dict:
         # output_kl[i][j], j < i: mean KL divergence (nats) of task j's head's predictions on its test
         # data right after task j from those after task i
         "output_kl": output_kl,
-        "optimizer_state_bytes": so_far["state_bytes"],
+        "optimizer_state_bytes": so_far.state_bytes,
         # what a method holds after each task: replay buffer, importances, stored weights or model
-        "method_state_bytes": so_far["method_bytes"],
+        "method_state_bytes": so_far.method_bytes,
         "mask_refreshes": mask_refreshes if any(count is not None for count in mask_refreshes) else None,
     }
