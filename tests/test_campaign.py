@@ -236,3 +236,11 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     (tmp_path / "bad.toml").write_text('contrasts = "nanoadam - adamw"\n' + SWEEP)
     bad = cli("analyze", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "runs"), *trials)
     assert_one_line_error(bad, "bad.toml:1: contrasts must be a list", "contrasts = [")
+
+
+@pytest.mark.parametrize("settings, norm", [({"freeze_norm_stats": True}, "frozen"), ({"freeze_norm_stats": False}, "updated"),
+                                            ({"freeze_norm_stats": False, "max_tokens": 128}, "none")])
+def test_a_cells_norm_statistics_are_none_on_a_text_stream(settings, norm):
+    from clbench.reporting.campaign import norm_stats
+
+    assert norm_stats(settings) == norm

@@ -52,7 +52,15 @@ class Cell:
 
     @property
     def norm(self) -> str:
-        return "frozen" if self.settings.get("freeze_norm_stats") else "updated"
+        return norm_stats(self.settings)
+
+
+def norm_stats(settings: dict) -> str:
+    """What became of the backbone's BatchNorm running statistics: "frozen", "updated", or "none"
+    on a text stream (its transformer normalises with LayerNorm, which keeps no statistics)."""
+    if settings.get("max_tokens") is not None:
+        return "none"
+    return "frozen" if settings.get("freeze_norm_stats") else "updated"
 
 
 def cell_of(record: dict) -> Cell:
@@ -185,7 +193,7 @@ def _holm_per_family(results: list[CellContrast]) -> list[CellContrast]:
 def _pooled(results: list[CellContrast], contrasts: list[Contrast]) -> list[Pooled]:
     pooled = []
     for contrast in contrasts:
-        for norm in ("updated", "frozen"):
+        for norm in ("updated", "frozen", "none"):
             cells = [c for c in results if c.contrast is contrast and c.cell.norm == norm]
             for metric in METRICS:
                 usable = [c.comparisons[metric] for c in cells

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from clbench.reporting.campaign import Analysis, CellContrast, Pooled
+from clbench.reporting.campaign import Analysis, CellContrast, Pooled, norm_stats
 from clbench.reporting.drift import MEASURES as DRIFT_MEASURES
 from clbench.reporting.leaderboard_format import comparison_data, estimate_data, holm_p_text, p_text
 from clbench.reporting.matched import MEASURES, MatchedDifference
@@ -111,7 +111,7 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in analysis.plateaus:
         group = row.group
-        norm = "frozen" if group.settings.get("freeze_norm_stats") else "updated"
+        norm = norm_stats(group.settings)
         plasticity = ", ".join(f"{lr:g}: {value:.1f}" for lr, value in row.plasticity.items())
         gains = ", ".join(f"{lr:g}: " + " / ".join("–" if g is None else f"{g:+.1f}" for g in task_gains)
                           for lr, task_gains in row.gains.items()) or "–"
