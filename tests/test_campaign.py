@@ -244,3 +244,22 @@ def test_a_cells_norm_statistics_are_none_on_a_text_stream(settings, norm):
     from clbench.reporting.campaign import norm_stats
 
     assert norm_stats(settings) == norm
+
+
+def test_a_contrast_at_equal_lr_pairs_the_seeds_both_sides_ran_at_that_lr():
+    from clbench.reporting.campaign import _at_equal_lrs
+
+    def point(lr, plasticity, forgetting, changed):
+        return Point(lr=lr, plasticity=plasticity, forgetting=forgetting, acc=plasticity - forgetting, val_acc=None,
+                     fraction_changed=changed)
+
+    treated = {0: [point(1e-3, 80, 2, 0.03), point(3e-3, 82, 5, 0.05)], 1: [point(1e-3, 81, 4, 0.03)],
+               2: [point(1e-3, 79, 9, 0.03)]}
+    control = {0: [point(1e-3, 80, 3, 0.06), point(1e-2, 70, 20, 0.2)], 1: [point(1e-3, 80, 6, 0.07)]}
+    (row,) = _at_equal_lrs(treated, control)  # 3e-3 and 1e-2: one side only; seed 2: the treated only
+    assert row.lr == 1e-3 and row.differences["forgetting"].n == 2
+    assert row.differences["forgetting"].mean == pytest.approx(-1.5)  # (2 - 3 + 4 - 6) / 2
+    assert row.differences["plasticity"].mean == pytest.approx(0.5)
+    half = stats.t.ppf(0.975, 1) * stats.tstd([-1, -2]) / math.sqrt(2)
+    assert row.differences["forgetting"].high == pytest.approx(-1.5 + half)
+    assert row.changed == (pytest.approx(0.03), pytest.approx(0.065))

@@ -68,6 +68,17 @@ def cell_of(record: dict) -> Cell:
     return Cell(record["stream"], record["backbone"], {key: config.get(key) for key in RUN_SETTINGS})
 
 
+EQUAL_LR_METRICS = ("plasticity", "forgetting", "acc")
+
+
+@dataclass(frozen=True)
+class AtEqualLr:
+    """A contrast at one lr both sides' curves ran: the control differs from the treated in one thing."""
+    lr: float
+    differences: dict[str, Estimate]  # by EQUAL_LR_METRICS: the mean of the per-seed differences, t-interval
+    changed: tuple[float | None, float | None]  # (treated, control): share of the backbone's weights moved, seed mean
+
+
 @dataclass(frozen=True)
 class CellContrast:
     cell: Cell
@@ -77,6 +88,7 @@ class CellContrast:
     final_accuracy: tuple[list[float], list[float]] | None  # (treated, control): mean final accuracy per task
     matched: dict[str, MatchedDifference | None]  # by measure, on the tuning curves; p Holm-corrected
     unmatched: dict[str, str]  # by measure, why the curves have no matched difference and what to run for one
+    at_equal_lr: list[AtEqualLr] = ()  # on the tuning curves, at every lr both ran on a common seed
 
 
 @dataclass(frozen=True)
@@ -174,7 +186,31 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], c
     names = tuple(side.strip() for side in contrast.name.split(" - "))
     unmatched = {measure.name: why for measure in MEASURES
                  if matched[measure.name] is None and (why := unmatched_reason(*curves, measure, names))}
-    return CellContrast(cell, contrast, comparisons, plasticity, final, matched, unmatched)
+    return CellContrast(cell, contrast, comparisons, plasticity, final, matched, unmatched,
+                        _at_equal_lrs(*curves))
+
+
+def _at_equal_lrs(treated: dict[int, list], control: dict[int, list]) -> list[AtEqualLr]:
+    """Treated minus control at each lr of both curves, over the seeds that ran it on both sides."""
+    def at(curves):
+        return {(point.lr, seed): point for seed, points in curves.items() for point in points}
+
+    treated, control = at(treated), at(control)
+    rows = []
+    for lr in sorted({lr for lr, _ in treated} & {lr for lr, _ in control}):
+        pairs = [(treated[key], control[key]) for key in sorted(set(treated) & set(control)) if key[0] == lr]
+        if not pairs:
+            continue
+        differences = {metric: mean_interval([getattr(t, metric) - getattr(c, metric) for t, c in pairs])
+                       for metric in EQUAL_LR_METRICS}
+        changed = tuple(_mean([getattr(pair[side], "fraction_changed") for pair in pairs]) for side in (0, 1))
+        rows.append(AtEqualLr(lr, differences, changed))
+    return rows
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _holm_per_family(results: list[CellContrast]) -> list[CellContrast]:

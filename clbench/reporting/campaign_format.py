@@ -38,7 +38,7 @@ def markdown(analysis: Analysis, title: str) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(MEASURES)]
         lines += [_cell_row(c) for c in analysis.cells if c.contrast is contrast]
         lines.append("")
-    lines += _by_cell_lines(analysis)
+    lines += _by_cell_lines(analysis) + _equal_lr_lines(analysis)
     if analysis.pooled:
         lines += ["### Pooled over cells", "",
                   "Random effects over the cells' mean differences: Paule-Mandel between-cell variance τ², "
@@ -49,6 +49,26 @@ def markdown(analysis: Analysis, title: str) -> str:
         lines += [_pooled_row(p) for p in analysis.pooled]
         lines.append("")
     return "\n".join(lines + _drift_lines(analysis) + _plateau_lines(analysis))
+
+
+def _equal_lr_lines(analysis: Analysis) -> list[str]:
+    """Each contrast at every lr both sides' curves ran: where the control differs in one thing only."""
+    shown = [(c, row) for c in analysis.cells for row in c.at_equal_lr]
+    if not shown:
+        return []
+    lines = ["### At equal learning rate", "",
+             "On the tuning curves, at each lr both sides ran: the mean of the per-seed differences (treated minus "
+             "control, same seed) with its 95% t-interval, and the share of the backbone's weights each side moved "
+             "(seed mean). Not Holm-corrected: read the intervals.", "",
+             "| stream | backbone | norm stats | contrast | lr | seeds | Δ plasticity | Δ forgetting | Δ acc | "
+             "weights changed (treated / control) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c, row in shown:
+        changed = " / ".join("–" if share is None else f"{100 * share:.1f}%" for share in row.changed)
+        lines.append(f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {c.contrast.name} | {row.lr:g} | "
+                     f"{row.differences['forgetting'].n} | "
+                     + " | ".join(_interval(row.differences[m]) for m in ("plasticity", "forgetting", "acc"))
+                     + f" | {changed} |")
+    return lines + [""]
 
 
 def _by_cell_lines(analysis: Analysis) -> list[str]:
@@ -189,7 +209,10 @@ def as_json(analysis: Analysis) -> str:
                        "seeds": list(m.seeds), "per_seed": list(m.per_seed),
                        "t": None if m.t is None else estimate_data(m.t), "t_p": m.t_p}
                        for name, m in c.matched.items()},
-                   "unmatched": c.unmatched}
+                   "unmatched": c.unmatched,
+                   "at_equal_lr": [{"lr": row.lr, "fraction_changed": {"treated": row.changed[0], "control": row.changed[1]},
+                                    **{metric: estimate_data(e) for metric, e in row.differences.items()}}
+                                   for row in c.at_equal_lr]}
                   for c in analysis.cells],
         "drift": [{"stream": cell.stream, "backbone": cell.backbone, "norm_stats": cell.norm,
                    **{m: {"rho": t.rho, "n": t.n} for m, t in by_measure.items()}} for cell, by_measure in analysis.drift],
