@@ -16,12 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.records import add_record_arguments, write_record  # noqa: E402
 from clbench.registry import strategies  # noqa: E402
+from clbench.settings import RunSettings, TaskContext  # noqa: E402
 from clbench.training.backbones import create_backbone  # noqa: E402
 
 
 def nanoadam_selected(backbone) -> int:
     """Entries NanoAdam's masks select (one mask per masked tensor, at its default density)."""
-    config = {**strategies()["nanoadam"].defaults, "task_steps": 1, "task": 0, "run_seed": 0}
+    config = RunSettings(strategies()["nanoadam"].defaults, TaskContext(index=0, steps=1, run_seed=0))
     optimizer = strategies()["nanoadam"].make_optimizer(backbone, torch.nn.Identity(), 1e-3, config)
     for p in backbone.parameters():
         p.grad = torch.ones_like(p)

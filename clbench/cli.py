@@ -147,6 +147,9 @@ def _tables(results: Path, stream: str | None, baseline: str = "adamw"):
     tables, problems, notes = load_tables(results, stream, baseline)
     _notes(problems, "skipped")
     _notes(notes, "note:")
+    if not tables:
+        raise UsageError(f"no completed run records{f' of stream {stream}' if stream else ''} in "
+                         f"{results}; run clbench run first, or pass --results DIR")
     return tables, problems + notes
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clbench.errors import UsageError
@@ -94,3 +95,44 @@ def settings_table(settings: dict[str, Setting]) -> list[str]:
 
 def _text(value) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a run learns as it goes, for the optimizer of one task: not a setting."""
+    index: int  # the task's position in the stream
+    steps: int  # the optimizer steps the task will take (for schedules)
+    run_seed: int  # the run's seed (for anything random the optimizer draws)
+
+
+class RunSettings(Mapping):
+    """A run's resolved settings, read-only (settings["lr"]), and, for a task's optimizer, the
+    task it is built for (settings.task), which travels beside the settings, not among them."""
+
+    def __init__(self, values: Mapping, task: TaskContext | None = None):
+        self._values, self._task = dict(values), task
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"RunSettings({self._values!r}, task={self._task!r})"
+
+    @property
+    def task(self) -> TaskContext:
+        if self._task is None:
+            raise AttributeError("these settings are the run's, not a task's: there is no task")
+        return self._task
+
+    def for_task(self, task: TaskContext) -> RunSettings:
+        return RunSettings(self._values, task)
+
+    def replace(self, **changes) -> RunSettings:
+        """The same settings with `changes` (a control fixing a setting of the strategy it controls)."""
+        return RunSettings({**self._values, **changes}, self._task)

@@ -25,9 +25,9 @@ class Strategy:
     when the run is planned. After construction `defaults` holds the default values and `settings`
     the declarations. "lr" is per task: a number for all tasks, or one per task. A fresh optimizer is built for
     every task from the backbone and that task's head only, so earlier heads stay untouched.
-    make_optimizer's config holds the run's settings plus "task_steps", the number of optimizer
-    steps the task will take (for schedules), "task", the task's index, and "run_seed", the run's
-    seed (for anything random the optimizer draws). A joint strategy's optimizer gets every head
+    make_optimizer's config is a read-only mapping of the run's settings (`RunSettings`), and
+    `config.task` the task it builds an optimizer for: `.index`, `.steps` (the optimizer steps the
+    task will take, for schedules) and `.run_seed` (for anything random the optimizer draws). A joint strategy's optimizer gets every head
     (an nn.ModuleList) as `head`.
     """
 

@@ -13,6 +13,7 @@ from clbench.errors import UsageError
 from clbench.optim.combined import CombinedOptimizer
 from clbench.records import SETTINGS_ADDED_LATER, config_hash
 from clbench.registry import get_stream, strategies
+from clbench.settings import RunSettings
 from clbench.training.template import TaskIncrementalTemplate
 from clbench.training.model import TaskHeadsModel
 
@@ -65,8 +66,8 @@ def optimizer_for(strategy: str, head_lr: float, frozen_backbone: bool = False):
     backbone.num_features = 8
     backbone.requires_grad_(not frozen_backbone)
     model = TaskHeadsModel(backbone, [3, 2])
-    config = {**resolve_config(get_stream("fashionmnist_mnist"), strategies()[strategy], [f"head_lr={head_lr}"]),
-              "density": 0.5}
+    config = RunSettings({**resolve_config(get_stream("fashionmnist_mnist"), strategies()[strategy],
+                                           [f"head_lr={head_lr}"]), "density": 0.5})
     template = types.SimpleNamespace(_clbench_strategy=strategies()[strategy], _clbench_config=config, _seed=0)
     return TaskIncrementalTemplate._optimizer_for(template, model, 1, task_steps=10), model
 

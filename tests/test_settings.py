@@ -67,3 +67,17 @@ def test_the_docs_settings_tables_are_the_declarations():
     assert with_settings_section(text) == text, ("docs/strategies.md's settings tables differ from the declarations; "
                                                  "run python -m clbench.settings_docs docs/strategies.md")
     assert "| `density` | float | `0.01` | (0, 1] |" in settings_markdown()
+
+
+def test_run_settings_are_read_only_and_the_task_travels_beside_them():
+    from clbench.settings import RunSettings, TaskContext
+
+    settings = RunSettings({"lr": [1e-3], "density": 0.01})
+    with pytest.raises(TypeError):
+        settings["lr"] = 1.0  # a Mapping, not a dict: no item assignment
+    with pytest.raises(AttributeError, match="no task"):
+        settings.task
+    for_task = settings.for_task(TaskContext(index=1, steps=40, run_seed=7))
+    assert for_task.task.steps == 40 and "task" not in for_task and dict(for_task) == dict(settings)
+    changed = for_task.replace(density=0.1)
+    assert changed["density"] == 0.1 and settings["density"] == 0.01 and changed.task.index == 1

@@ -8,6 +8,7 @@ import torch
 
 from clbench.optim.state import optimizer_state_bytes
 from clbench.registry import strategies
+from clbench.settings import RunSettings, TaskContext
 
 strategies()  # importing the method strategies imports Avalanche, which warns (jaxopt): not the steps' doing
 
@@ -18,8 +19,10 @@ def tiny_backbone():
                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 300))
 
 
-def config_for(name, **overrides):
-    return {**strategies()[name].defaults, "task_steps": 10, "task": 0, "run_seed": 0, **overrides}
+def config_for(name, task_steps=10, task=0, run_seed=0, **overrides):
+    """The strategy's settings with `overrides`, for the optimizer of task `task`."""
+    return RunSettings({**strategies()[name].defaults, **overrides},
+                       TaskContext(index=task, steps=task_steps, run_seed=run_seed))
 
 
 def one_step(name, **overrides):

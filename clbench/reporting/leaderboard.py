@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 from clbench.config import RUN_DEFAULTS
-from clbench.errors import UsageError
 from clbench.records import config_hash, is_method_run, load_records, strategy_label
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 from clbench.streams import STREAM_SETTINGS
@@ -103,13 +102,10 @@ class Table:
 
 
 def load_tables(results: Path, stream: str | None, baseline: str = "adamw") -> tuple[list[Table], list[str], list[str]]:
-    """The leaderboard tables of the records in `results`, the files that were not records, and notes
-    on what was left out. UsageError when there is no table."""
+    """The leaderboard tables of the records in `results` (none: no completed record), the files that
+    were not records, and notes on what was left out."""
     records, problems = load_records(results)
     tables, notes = build_tables(records, baseline=baseline, stream=stream)
-    if not tables:
-        raise UsageError(f"no completed run records{f' of stream {stream}' if stream else ''} in "
-                         f"{results}; run clbench run first, or pass --results DIR")
     return tables, problems, notes
 
 

@@ -19,6 +19,7 @@ from clbench.errors import Diverged, UsageError
 from clbench.methods.state import held_bytes, stateful
 from clbench.optim.state import optimizer_state_bytes
 from clbench.records import effective_settings
+from clbench.settings import RunSettings
 from clbench.strategy import Strategy
 from clbench.streams import DATASETS, StreamSpec, TaskData, load_stream
 from clbench.training import metrics
@@ -111,7 +112,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
 
 
 def _build(request: RunRequest, progress: bool) -> _Run:
-    config = request.config
+    config = RunSettings(request.config)  # read-only from here on: strategies, plugins and the trainer share it
     weights = Path(config["weights"]) if config["weights"] else None
     parts = create_model_parts(request.backbone, weights, config)
     tasks = load_stream(request.stream, config, request.source, parts.image_size, request.seed, request.datasets,

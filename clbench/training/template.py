@@ -12,6 +12,7 @@ from torch import nn
 from clbench.data.batches import JointBatches, TensorBatches
 from clbench.errors import UsageError
 from clbench.optim.combined import CombinedOptimizer
+from clbench.settings import RunSettings, TaskContext
 from clbench.streams import TaskData
 from clbench.strategy import Strategy
 from clbench.training.checkpoints import restore_rng_states, rng_states
@@ -33,7 +34,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
     from the backbone and that task's head, with that task's learning rate. Batches are slices of
     the task's tensors, moved to the device once (TensorBatches), instead of a DataLoader's."""
 
-    def __init__(self, *, clbench_strategy: Strategy, clbench_config: dict, tasks: list[TaskData], seed: int,
+    def __init__(self, *, clbench_strategy: Strategy, clbench_config: RunSettings, tasks: list[TaskData], seed: int,
                  **kwargs):
         self._clbench_strategy = clbench_strategy
         self._clbench_config = clbench_config
@@ -65,7 +66,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         with settings_errors_are_usage_errors(self._clbench_strategy):
             optimizer = self._clbench_strategy.make_optimizer(
                 model.backbone, heads, self._clbench_config["lr"][task],
-                {**self._clbench_config, "task_steps": task_steps, "task": task, "run_seed": self._seed},
+                self._clbench_config.for_task(TaskContext(task, task_steps, self._seed)),
             )
         return CombinedOptimizer(optimizer, head_optimizer) if head_lr else optimizer
 
