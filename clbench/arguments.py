@@ -7,7 +7,9 @@ import argparse
 from pathlib import Path
 
 from clbench.errors import UsageError
-from clbench.run import DEFAULT_STRATEGY, DEFAULT_STREAM, resolve_device
+from clbench.run import (CHECKPOINT_EVERY, DATA_ROOT, DEFAULT_STRATEGY, DEFAULT_STREAM, DEVICE, DOWNLOAD,
+                         KEEP_CHECKPOINTS, PLUGINS, PROGRESS, RESTART, SPEC_OPTIONS, Option, resolve_device,
+                         seed_list)
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,23 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs = [shared["data"], shared["checkpoints"], shared["progress"], shared["plugins"], shared["debug"]]
 
     run = commands.add_parser("run", help="run one experiment and write its record", parents=runs)
-    run.add_argument("--stream", default=DEFAULT_STREAM, help=f"stream name (default {DEFAULT_STREAM})")
-    run.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"strategy name (default {DEFAULT_STRATEGY})")
-    run.add_argument("--backbone", help="an offline backbone, any timm model name, or hf:NAME, a Hugging Face text "
-                                        "encoder (default: the stream's; clbench list backbones)")
-    run.add_argument("--weights", type=Path, help="backbone weights: a safetensors file or a torch state dict")
+    for option in (*SPEC_OPTIONS, KEEP_CHECKPOINTS, RESTART):
+        _add(run, option)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--seeds", type=seed_list, metavar="N,N,...",
-                     help="run each of these seeds (one record each); seeds with a completed record are skipped")
     run.add_argument("--results", type=Path, default=Path("results/runs"), help="where the run record goes")
-    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a hyperparameter, e.g. --set lr=1e-3,2e-3 --set epochs=2")
-    run.add_argument("--tuned", type=Path, nargs="?", const=Path("results/tuned"), metavar="FILE_OR_DIR",
-                     help="apply the settings clbench tune chose for this run (default folder: results/tuned)")
-    run.add_argument("--keep-checkpoints", action="store_true", help="keep the last checkpoint of a completed run")
-    run.add_argument("--restart", action="store_true",
-                     help="discard this run's checkpoint instead of continuing from it")
-    run.add_argument("--smoke", action="store_true", help="tiny subsets, one epoch: checks the pipeline")
 
     executions = [shared["execution"], *runs]
     sweep = commands.add_parser("sweep", help="run a grid of runs declared in a TOML file (see docs/sweeps.md)",
@@ -130,21 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add(parser: argparse.ArgumentParser, option: Option) -> None:
+    parser.add_argument(option.flag, **option.parse)
+
+
 def _shared_options() -> dict[str, argparse.ArgumentParser]:
     """Options several commands take, declared once (argparse parents)."""
     def parent():
         return Parser(add_help=False)
 
     data, checkpoints, progress, plugins, debug, execution = (parent() for _ in range(6))
-    data.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    data.add_argument("--data-root", type=Path, help="directory holding the data sets' files")
-    data.add_argument("--no-download", action="store_true", help="never download data, fail if it is missing")
-    checkpoints.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                             help="a run also checkpoints every STEPS training steps (default: only between tasks; "
-                                  "for preemptible jobs)")
-    progress.add_argument("--no-progress", action="store_true", help="no progress bars")
-    plugins.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR",
-                         help="folder of stream, strategy or data-set plugin files (also: CLBENCH_PLUGINS)")
+    for group, options in ((data, (DEVICE, DATA_ROOT, DOWNLOAD)), (checkpoints, (CHECKPOINT_EVERY,)),
+                           (progress, (PROGRESS,)), (plugins, (PLUGINS,))):
+        for option in options:
+            _add(group, option)
     debug.add_argument("--debug", action="store_true", help="show tracebacks")
     execution.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
                            help="worker processes here (default), a Ray cluster, or a Slurm job array (submitit)")
@@ -175,8 +163,8 @@ def run_options(args):
     plugins = tuple(folder.resolve() for folder in plugin_dirs(args.plugins))  # CLBENCH_PLUGINS's too: a Ray
     #                                                        cluster or Slurm job may not have the variable
     return RunOptions(device=args.device, data_root=args.data_root.resolve() if args.data_root else None,
-                      download=not args.no_download, plugins=plugins,
-                      checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                      download=args.download, plugins=plugins,
+                      checkpoint_every=args.checkpoint_every, progress=args.progress)
 
 
 def placement(args, folder: Path):
@@ -186,16 +174,6 @@ def placement(args, folder: Path):
                      gpus_per_run=args.gpus_per_run, folder=folder, ray_address=args.ray_address,
                      slurm_partition=args.slurm_partition, slurm_time_min=args.slurm_time,
                      slurm_mem_gb=args.slurm_mem_gb, slurm_local=args.slurm_local)
-
-
-def seed_list(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 0,1,2") from None
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed")
-    return seeds
 
 
 def positive_int(text: str) -> int:

@@ -28,11 +28,11 @@ def _run(args) -> int:
     from clbench.training.runlock import ALREADY_RUNNING
 
     use_plugins(args.plugins)
-    options = RunOptions(device=args.device, data_root=args.data_root, download=not args.no_download,
+    options = RunOptions(device=args.device, data_root=args.data_root, download=args.download,
                          plugins=tuple(args.plugins), checkpoint_every=args.checkpoint_every,
                          keep_checkpoints=args.keep_checkpoints, restart=args.restart,
                          skip_completed=bool(args.seeds),  # a batch resumes; a single run is always run
-                         progress=not args.no_progress)
+                         progress=args.progress)
     seeds = args.seeds or [args.seed]
     specs = [plan_run(args.stream, args.strategy, args.backbone, seed, args.assignments, args.smoke, args.results,
                       args.tuned, args.weights) for seed in seeds]
@@ -187,7 +187,7 @@ def _inspect(args) -> int:
 
     torch.set_flush_denormal(True)  # denormals make CPU training 2-4x slower
     request = InspectRequest(stream, backbone, args.weights, settings, args.seed, resolve_device(args.device),
-                             DataSource(args.data_root, download=not args.no_download), datasets())
+                             DataSource(args.data_root, download=args.download), datasets())
     with silenced():
         record, paths = run_inspection(request, args.out)
     print(format_summary(record))

@@ -4,6 +4,7 @@ engine) and writes its record. `clbench run`, sweeps, tuning and the tests all g
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import signal
 import sys
@@ -19,6 +20,82 @@ if TYPE_CHECKING:
 
 DEFAULT_STREAM = "fashionmnist_mnist"
 DEFAULT_STRATEGY = "nanoadam"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of `clbench run`: how the command line takes it (argparse's keyword arguments) and
+    the RunSpec or RunOptions field it fills, so that one description serves both parsing and
+    turning a run back into the arguments that re-create it."""
+
+    flag: str
+    field: str
+    parse: dict
+    resolve: bool = False  # a path made absolute when written back (a worker may run elsewhere)
+    explicit: bool = False  # written back even at its default, so that the command says what it runs
+
+    def words(self, value) -> list[str]:
+        """The command-line words that give `value`; none for the option's default."""
+        action = self.parse.get("action")
+        if action in ("store_true", "store_false"):
+            return [self.flag] if value == (action == "store_true") else []
+        if value is None or (value == self.parse.get("default") and not self.explicit):
+            return []
+        text = (lambda v: str(Path(v).resolve())) if self.resolve else str
+        values = value if self.parse.get("action") == "append" else [value]
+        return [word for v in values for word in (self.flag, text(v))]
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 0,1,2") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed")
+    return seeds
+
+
+# What names a run (RunSpec); --seeds writes one seed back (a run whose record another worker
+# completed meanwhile is then skipped, not redone).
+SPEC_OPTIONS = (
+    Option("--stream", "stream", {"default": DEFAULT_STREAM, "help": f"stream name (default {DEFAULT_STREAM})"},
+           explicit=True),
+    Option("--strategy", "strategy", {"default": DEFAULT_STRATEGY, "help": f"strategy name (default {DEFAULT_STRATEGY})"},
+           explicit=True),
+    Option("--backbone", "backbone", {"help": "an offline backbone, any timm model name, or hf:NAME, a Hugging Face "
+                                              "text encoder (default: the stream's; clbench list backbones)"}),
+    Option("--seeds", "seed", {"type": seed_list, "metavar": "N,N,...",
+                               "help": "run each of these seeds (one record each); seeds with a completed record are "
+                                       "skipped"}),
+    Option("--set", "assignments", {"dest": "assignments", "action": "append", "default": [], "metavar": "KEY=VALUE",
+                                    "help": "override a hyperparameter, e.g. --set lr=1e-3,2e-3 --set epochs=2"}),
+    Option("--smoke", "smoke", {"action": "store_true", "help": "tiny subsets, one epoch: checks the pipeline"}),
+    Option("--tuned", "tuned", {"type": Path, "nargs": "?", "const": Path("results/tuned"), "metavar": "FILE_OR_DIR",
+                                "help": "apply the settings clbench tune chose for this run (default folder: "
+                                        "results/tuned)"}),
+    Option("--weights", "weights", {"type": Path, "help": "backbone weights: a safetensors file or a torch state dict"}),
+)
+# How a run executes (RunOptions); skip_completed is --seeds'.
+DEVICE = Option("--device", "device", {"choices": ("auto", "cpu", "cuda"), "default": "auto"})
+DATA_ROOT = Option("--data-root", "data_root", {"type": Path, "help": "directory holding the data sets' files"},
+                   resolve=True)
+DOWNLOAD = Option("--no-download", "download", {"action": "store_false", "dest": "download", "default": True,
+                                                "help": "never download data, fail if it is missing"})
+PLUGINS = Option("--plugins", "plugins", {"type": Path, "action": "append", "default": [], "metavar": "DIR",
+                                          "help": "folder of stream, strategy or data-set plugin files (also: "
+                                                  "CLBENCH_PLUGINS)"}, resolve=True)
+CHECKPOINT_EVERY = Option("--checkpoint-every", "checkpoint_every",
+                          {"type": int, "default": 0, "metavar": "STEPS",
+                           "help": "a run also checkpoints every STEPS training steps (default: only between tasks; "
+                                   "for preemptible jobs)"})
+KEEP_CHECKPOINTS = Option("--keep-checkpoints", "keep_checkpoints",
+                          {"action": "store_true", "help": "keep the last checkpoint of a completed run"})
+RESTART = Option("--restart", "restart", {"action": "store_true",
+                                          "help": "discard this run's checkpoint instead of continuing from it"})
+PROGRESS = Option("--no-progress", "progress", {"action": "store_false", "dest": "progress", "default": True,
+                                                "help": "no progress bars"})
+OPTIONS_OPTIONS = (DEVICE, DATA_ROOT, DOWNLOAD, PLUGINS, CHECKPOINT_EVERY, KEEP_CHECKPOINTS, RESTART, PROGRESS)
 
 
 @dataclass(frozen=True)
@@ -38,15 +115,8 @@ class RunSpec:
     weights: Path | None = None  # backbone weights given with --weights
 
     def run_args(self) -> list[str]:
-        """The arguments of `clbench run` that re-create this run. --seeds, not --seed: a run whose
-        record another worker completed meanwhile is skipped, not redone."""
-        args = ["--stream", self.stream, "--strategy", self.strategy, "--backbone", self.backbone,
-                "--seeds", str(self.seed)]
-        for assignment in self.assignments:
-            args += ["--set", assignment]
-        args += ["--smoke"] if self.smoke else []
-        args += ["--tuned", str(self.tuned)] if self.tuned else []
-        return args + (["--weights", str(self.weights)] if self.weights else [])
+        """The arguments of `clbench run` that re-create this run."""
+        return [word for option in SPEC_OPTIONS for word in option.words(getattr(self, option.field))]
 
     def label(self) -> str:
         return shlex.join(["clbench", "run", *self.run_args()])
@@ -99,15 +169,7 @@ class RunOptions:
 
     def run_args(self) -> list[str]:
         """The options of `clbench run` that say the same (skip_completed is --seeds, see RunSpec)."""
-        args = ["--device", self.device]
-        args += ["--data-root", str(self.data_root.resolve())] if self.data_root else []
-        args += [] if self.download else ["--no-download"]
-        for folder in self.plugins:
-            args += ["--plugins", str(Path(folder).resolve())]
-        args += ["--checkpoint-every", str(self.checkpoint_every)] if self.checkpoint_every else []
-        args += ["--keep-checkpoints"] if self.keep_checkpoints else []
-        args += ["--restart"] if self.restart else []
-        return args + ([] if self.progress else ["--no-progress"])
+        return [word for option in OPTIONS_OPTIONS for word in option.words(getattr(self, option.field))]
 
 
 @dataclass(frozen=True)
