@@ -33,7 +33,7 @@ def nanoadam_selected(backbone) -> int:
 
 def lora_trainable(backbone) -> tuple[int, int]:
     """(trainable adapter parameters, adapted layers) once lora's adapters are in."""
-    plugin = strategies()["lora"].make_plugins(strategies()["lora"].defaults)[0]
+    plugin = strategies()["lora"].make_callbacks(strategies()["lora"].defaults)[0]
     holder = type("Template", (), {"model": type("Model", (), {"backbone": backbone})(), "checkpoints_in_task": False})
     plugin.after_train_dataset_adaptation(holder())
     trainable = {name: p for name, p in backbone.named_parameters() if p.requires_grad}

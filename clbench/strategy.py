@@ -18,7 +18,7 @@ ModelPreparation = Callable[[nn.Module, dict], None]
 
 @dataclass(frozen=True)
 class Strategy:
-    """A named optimizer with default hyperparameters, plus optional Avalanche plugins.
+    """A named optimizer with default hyperparameters, plus optional Avalanche callbacks.
 
     `defaults` declares the strategy's settings, each a `Setting` (default, allowed values, help) or
     a plain default; every key can be overridden with --set and is checked against its declaration
@@ -35,7 +35,7 @@ class Strategy:
     description: str
     defaults: dict
     make_optimizer: OptimizerFactory
-    make_plugins: Callable[[dict], list] = field(default=lambda config: [])
+    make_callbacks: Callable[[dict], list] = field(default=lambda config: [])
     # e.g. a dtype or memory format the optimizer needs; a ValueError is a usage error
     prepare_model: ModelPreparation = field(default=lambda model, config: None)
     # True: the first task trains on every task's data at once (each example through its own task's

@@ -1,1 +1,1 @@
-"""Built-in strategy plugins: each module defines STRATEGY = clbench.strategy.Strategy(...)."""
+"""Built-in strategies: each module defines STRATEGY = clbench.strategy.Strategy(...) or STRATEGIES = [...]."""

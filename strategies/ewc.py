@@ -4,8 +4,8 @@ from clbench.methods.compose import method_strategy
 from clbench.settings import Setting
 
 
-def make_plugins(config):
-    from clbench.methods.avalanche_plugins import EWC  # Avalanche loads only when a run uses it
+def make_callbacks(config):
+    from clbench.methods.avalanche_callbacks import EWC  # Avalanche loads only when a run uses it
 
     return [EWC(config["ewc_lambda"], mode="separate")]
 
@@ -14,5 +14,5 @@ STRATEGY = method_strategy(
     name="ewc",
     description="EWC, a penalty per earlier task (Avalanche's EWCPlugin), lambda 1, on --set optimizer (adamw)",
     defaults={"ewc_lambda": Setting(1.0, "strength of the penalty (Avalanche's continual-learning-baselines, ewc_pmnist)", within="[0, inf)")},
-    make_plugins=make_plugins,
+    make_callbacks=make_callbacks,
 )

@@ -4,8 +4,8 @@ from clbench.methods.compose import method_strategy
 from clbench.settings import Setting
 
 
-def make_plugins(config):
-    from clbench.methods.avalanche_plugins import EWC  # Avalanche loads only when a run uses it
+def make_callbacks(config):
+    from clbench.methods.avalanche_callbacks import EWC  # Avalanche loads only when a run uses it
 
     return [EWC(config["ewc_lambda"], mode="online", decay_factor=config["decay_factor"])]
 
@@ -15,5 +15,5 @@ STRATEGY = method_strategy(
     description="online EWC, one decayed penalty (Avalanche's EWCPlugin), lambda 1, decay 0.1, on --set optimizer",
     defaults={"ewc_lambda": Setting(1.0, "strength of the penalty, as ewc's", within="[0, inf)"),
               "decay_factor": Setting(0.1, "decay of the running importance per task (Avalanche's online-EWC example)", within="[0, 1]")},
-    make_plugins=make_plugins,
+    make_callbacks=make_callbacks,
 )

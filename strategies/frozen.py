@@ -4,7 +4,7 @@ forgetting, and of what the backbone can learn)."""
 from clbench.methods.compose import method_strategy
 
 
-def make_plugins(config):
+def make_callbacks(config):
     from clbench.methods.frozen_backbone import BackboneInEvaluationMode  # Avalanche loads only when used
 
     return [BackboneInEvaluationMode()]
@@ -18,6 +18,6 @@ STRATEGY = method_strategy(
     name="frozen",
     description="frozen pretrained backbone, only the task heads train (with --set optimizer): zero forgetting",
     defaults={},
-    make_plugins=make_plugins,
+    make_callbacks=make_callbacks,
     prepare_model=freeze_backbone,
 )

@@ -16,7 +16,7 @@ from clbench.strategy import Strategy, adam_settings
 from clbench_strategies.adamw import make_optimizer  # AdamW on what trains: the adapters and the head
 
 
-def make_plugins(config):
+def make_callbacks(config):
     from clbench.methods.lora import LoraAdapters  # Avalanche and peft load only when a run uses them
 
     return [LoraAdapters(config)]
@@ -34,5 +34,5 @@ STRATEGY = Strategy(
         "dropout": Setting(0.0, "dropout on the adapters' input", within="[0, 1)"),
     },
     make_optimizer=make_optimizer,
-    make_plugins=make_plugins,
+    make_callbacks=make_callbacks,
 )

@@ -35,7 +35,7 @@ def make_optimizer(backbone, head, lr, config):
         density_schedule=config["density_schedule"],
         density_end=config["density_end"] or config["density"],
         density_interval=config["density_interval"],
-        total_steps=config["task_steps"],
+        total_steps=config.task.steps,
         mask_interval=config["mask_interval"],
         chunk_size=config["chunk_size"],
         criterion=config["criterion"],
@@ -55,7 +55,7 @@ def _masked_count(backbone, dense: dict, mask_biases: bool) -> int:
 def random_mask_seed(config) -> int:
     """The seed of criterion=random's masks: its own for every run seed and task, so that a task
     does not update the weights the previous one did, nor one run seed the weights another did."""
-    return hash((config["mask_seed"], config["run_seed"], config["task"])) % 2**63
+    return hash((config["mask_seed"], config.task.run_seed, config.task.index)) % 2**63
 
 
 NANOADAM = Strategy(
@@ -104,8 +104,8 @@ def mask_control(name: str, criterion: str, description: str, once_per_task: boo
 
 
 def _make_with_criterion(criterion: str, once_per_task: bool, backbone, head, lr, config):
-    fixed = {"mask_interval": config["task_steps"]} if once_per_task else {}
-    return make_optimizer(backbone, head, lr, {**config, "criterion": criterion, **fixed})
+    fixed = {"mask_interval": config.task.steps} if once_per_task else {}
+    return make_optimizer(backbone, head, lr, config.replace(criterion=criterion, **fixed))
 
 
 def make_dense_only_optimizer(backbone, head, lr, config):

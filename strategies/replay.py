@@ -4,7 +4,7 @@ from clbench.methods.compose import method_strategy
 from clbench.settings import Setting
 
 
-def make_plugins(config):
+def make_callbacks(config):
     from clbench.methods.replay import ExperienceReplay  # Avalanche loads only when a run uses it
 
     batch_size = config["replay_batch_size"] or config["batch_size"]
@@ -20,5 +20,5 @@ STRATEGY = method_strategy(
         "replay_batch_size": Setting(0, "buffer examples added to every batch; 0: batch_size, as Avalanche's replay",
                                      within="[0, inf)"),
     },
-    make_plugins=make_plugins,
+    make_callbacks=make_callbacks,
 )

@@ -35,8 +35,8 @@ def method_run(weights: Path, strategy: str, *assignments: str, plugins: list | 
     stream = get_stream("fashionmnist_mnist")
     chosen = get_strategy(strategy)
     if plugins:
-        own = chosen.make_plugins
-        chosen = dataclasses.replace(chosen, make_plugins=lambda config: [*own(config), *plugins])
+        own = chosen.make_callbacks
+        chosen = dataclasses.replace(chosen, make_callbacks=lambda config: [*own(config), *plugins])
     config = resolve_config(stream, chosen, [*assignments, f"weights={weights}"], smoke=True, backbone=BACKBONE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Avalanche's "no loggers" warning

@@ -99,7 +99,7 @@ def test_the_offline_streams_refresh_nanoadams_mask_several_times_per_task():
 def test_cosine_schedule_decays_each_task_to_zero():
     from types import SimpleNamespace
 
-    from clbench.training.plugins import CosineSchedule
+    from clbench.training.callbacks import CosineSchedule
 
     param = torch.nn.Parameter(torch.zeros(1))
     schedule = CosineSchedule()

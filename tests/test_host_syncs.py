@@ -79,7 +79,7 @@ class CountBetweenSteps(SupervisedPlugin):
 def test_no_host_sync_between_optimizer_steps(name, settings):
     counter = CountBetweenSteps()
     base = strategies()[name]
-    strategy = dataclasses.replace(base, make_plugins=lambda config: [*base.make_plugins(config), counter])
+    strategy = dataclasses.replace(base, make_callbacks=lambda config: [*base.make_callbacks(config), counter])
     stream = get_stream("fashionmnist_mnist")
     config = resolve_config(stream, strategy, ["batch_size=8", "epochs=2", "val_fraction=0", *settings], smoke=True)
     record = run_experiment(RunRequest(stream, trained_strategy(strategy, config), "efficientnet_lite0", 0, config,

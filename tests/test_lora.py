@@ -21,7 +21,7 @@ from benchmarks.lora_parameters import nanoadam_selected  # noqa: E402
 
 def inject(backbone, **settings):
     config = {**strategies()["lora"].defaults, **settings}
-    plugin = strategies()["lora"].make_plugins(config)[0]
+    plugin = strategies()["lora"].make_callbacks(config)[0]
     template = types.SimpleNamespace(model=types.SimpleNamespace(backbone=backbone), checkpoints_in_task=False)
     plugin.after_train_dataset_adaptation(template)
     return plugin, template
@@ -69,7 +69,7 @@ def test_after_a_task_the_change_is_merged_of_low_rank_and_the_backbone_is_as_be
 
 
 def test_lora_refuses_checkpoints_inside_a_task():
-    plugin = strategies()["lora"].make_plugins(strategies()["lora"].defaults)[0]
+    plugin = strategies()["lora"].make_callbacks(strategies()["lora"].defaults)[0]
     template = types.SimpleNamespace(model=types.SimpleNamespace(backbone=tiny_backbone()), checkpoints_in_task=True)
     with pytest.raises(UsageError, match="checkpoint-every"):
         plugin.after_train_dataset_adaptation(template)

@@ -1,4 +1,4 @@
-"""A method strategy: continual-learning plugins on top of an optimizer strategy chosen with
+"""A method strategy: continual-learning callbacks on top of an optimizer strategy chosen with
 --set optimizer=NAME, whose own settings --set reaches as well. A method trains once composed with
 its optimizer (`trained_with`), which the run does when it resolves the strategy it trains."""
 
@@ -17,17 +17,17 @@ OPTIMIZER_SETTING = Setting(DEFAULT_OPTIMIZER, "the optimizer strategy the metho
                                                "not a method); its settings can be set as well")
 
 
-def method_strategy(name: str, description: str, defaults: dict, make_plugins: Callable[[dict], list] | None = None,
+def method_strategy(name: str, description: str, defaults: dict, make_callbacks: Callable[[dict], list] | None = None,
                     prepare_model: Callable[[nn.Module, dict], None] | None = None, joint: bool = False) -> Strategy:
     """A strategy that trains with the optimizer strategy named by its "optimizer" setting, with that
-    optimizer's plugins and model preparation, plus the method's own (prepare_model runs after the
+    optimizer's callbacks and model preparation, plus the method's own (prepare_model runs after the
     optimizer's)."""
 
     def needs_an_optimizer(*args):
         raise RuntimeError(f"method {name!r} trains with an optimizer strategy: train trained_with(method, optimizer)")
 
     return Strategy(name=name, description=description, defaults={OPTIMIZER_KEY: OPTIMIZER_SETTING, **defaults},
-                    make_optimizer=needs_an_optimizer, make_plugins=make_plugins or (lambda config: []),
+                    make_optimizer=needs_an_optimizer, make_callbacks=make_callbacks or (lambda config: []),
                     prepare_model=prepare_model or (lambda model, config: None), joint=joint)
 
 
@@ -37,17 +37,17 @@ def is_method(strategy: Strategy) -> bool:
 
 def trained_with(method: Strategy, optimizer: Strategy) -> Strategy:
     """The method composed with its optimizer strategy: the optimizer's optimizer, the optimizer's
-    plugins then the method's, the optimizer's model preparation then the method's."""
+    callbacks then the method's, the optimizer's model preparation then the method's."""
 
-    def plugins(config):
-        return [*optimizer.make_plugins(config), *method.make_plugins(config)]
+    def callbacks(config):
+        return [*optimizer.make_callbacks(config), *method.make_callbacks(config)]
 
     def prepare(model, config):
         optimizer.prepare_model(model, config)
         method.prepare_model(model, config)
 
     return Strategy(name=method.name, description=method.description, defaults=method_settings(method, optimizer),
-                    make_optimizer=optimizer.make_optimizer, make_plugins=plugins, prepare_model=prepare,
+                    make_optimizer=optimizer.make_optimizer, make_callbacks=callbacks, prepare_model=prepare,
                     joint=method.joint)
 
 

@@ -1,4 +1,4 @@
-"""The frozen strategy's plugin: the backbone stays in evaluation mode while the heads train."""
+"""The frozen strategy's callback: the backbone stays in evaluation mode while the heads train."""
 
 from avalanche.training.plugins import SupervisedPlugin
 

@@ -1,7 +1,7 @@
-"""What a method's plugins hold between steps: saved in checkpoints, so that a resumed run goes on
+"""What a method's callbacks hold between steps: saved in checkpoints, so that a resumed run goes on
 with the importances, buffers and old models it had, and counted in records as the method's memory.
 
-A plugin with state implements `state_dict()`, returning tensors, numbers, strings, lists and dicts
+A callback with state implements `state_dict()`, returning tensors, numbers, strings, lists and dicts
 only (checkpoints are read with torch.load(weights_only=True)), and `load_state_dict(state, model)`,
 the model giving the device and, for a stored model, its structure.
 """
@@ -16,18 +16,18 @@ from torch import nn
 
 
 @runtime_checkable
-class StatefulPlugin(Protocol):
+class StatefulCallback(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict, model: nn.Module) -> None: ...
 
 
-def stateful(plugins: list) -> list[StatefulPlugin]:
-    return [plugin for plugin in plugins if isinstance(plugin, StatefulPlugin)]
+def stateful(callbacks: list) -> list[StatefulCallback]:
+    return [callback for callback in callbacks if isinstance(callback, StatefulCallback)]
 
 
-def held_bytes(plugins: list) -> int:
-    """Bytes of every distinct tensor the plugins' states hold (buffers, importances, stored weights)."""
+def held_bytes(callbacks: list) -> int:
+    """Bytes of every distinct tensor the callbacks' states hold (buffers, importances, stored weights)."""
     seen: dict[int, int] = {}
 
     def visit(value) -> None:
@@ -40,8 +40,8 @@ def held_bytes(plugins: list) -> int:
             for item in value:
                 visit(item)
 
-    for plugin in stateful(plugins):
-        visit(plugin.state_dict())
+    for callback in stateful(callbacks):
+        visit(callback.state_dict())
     return sum(seen.values())
 
 

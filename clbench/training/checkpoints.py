@@ -1,5 +1,5 @@
 """Checkpoints of a run in progress: the model with every head, the partial results, every random
-number generator, what a method's plugins hold (clbench.methods.state) and, inside a task, the
+number generator, what a method's callbacks hold (clbench.methods.state) and, inside a task, the
 optimizer, the learning-rate schedule and the position in the epoch. A run resumed from one finishes with the same record as a run never interrupted.
 
 Files are written atomically beside the records (`<results>/checkpoints/<record name>.pt`) and

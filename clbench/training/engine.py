@@ -26,7 +26,7 @@ from clbench.training import metrics
 from clbench.training.backbones import create_model_parts
 from clbench.training.checkpoints import Checkpointing, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from clbench.training.model import TaskHeadsModel
-from clbench.training.plugins import (CosineSchedule, DivergenceCheck, EpochValidation, EvalPredictions,
+from clbench.training.callbacks import (CosineSchedule, DivergenceCheck, EpochValidation, EvalPredictions,
                                       FreezeNormStatistics, ProgressBar)
 from clbench.training.progress import Progress
 from clbench.training.template import TaskIncrementalTemplate, settings_errors_are_usage_errors
@@ -112,7 +112,7 @@ def run_experiment(request: RunRequest, progress: bool = True) -> dict:
 
 
 def _build(request: RunRequest, progress: bool) -> _Run:
-    config = RunSettings(request.config)  # read-only from here on: strategies, plugins and the trainer share it
+    config = RunSettings(request.config)  # read-only from here on: strategies, callbacks and the trainer share it
     weights = Path(config["weights"]) if config["weights"] else None
     parts = create_model_parts(request.backbone, weights, config)
     tasks = load_stream(request.stream, config, request.source, parts.image_size, request.seed, request.datasets,
@@ -131,7 +131,7 @@ def _build(request: RunRequest, progress: bool) -> _Run:
         model = model.to(memory_format=torch.channels_last)
     with settings_errors_are_usage_errors(request.strategy):
         request.strategy.prepare_model(model, config)
-        strategy_plugins = request.strategy.make_plugins(config)
+        strategy_callbacks = request.strategy.make_callbacks(config)
     if config["compile"]:
         model.backbone.compile()
     # after prepare_model, so that a change of dtype is not counted as drift
@@ -156,7 +156,7 @@ def _build(request: RunRequest, progress: bool) -> _Run:
             *([epoch_validation] if validated else []),
             *([FreezeNormStatistics()] if config["freeze_norm_stats"] else []),
             *([CosineSchedule()] if config["lr_schedule"] == "cosine" else []),
-            *strategy_plugins,
+            *strategy_callbacks,
         ],
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
     )

@@ -1,5 +1,5 @@
 """The Avalanche template a run trains with: one task at a time, a fresh optimizer per task from
-the strategy plugin, batches sliced from tensors on the device, checkpoints inside a task."""
+the strategy, batches sliced from tensors on the device, checkpoints inside a task."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from clbench.streams import TaskData
 from clbench.strategy import Strategy
 from clbench.training.checkpoints import restore_rng_states, rng_states
 from clbench.training.model import TaskHeadsModel
-from clbench.training.plugins import CosineSchedule, DivergenceCheck
+from clbench.training.callbacks import CosineSchedule, DivergenceCheck
 
 
 @contextmanager
@@ -30,7 +30,7 @@ def settings_errors_are_usage_errors(strategy: Strategy):
 
 
 class TaskIncrementalTemplate(SupervisedTemplate):
-    """Avalanche's supervised template with a fresh optimizer per task, built by the strategy plugin
+    """Avalanche's supervised template with a fresh optimizer per task, built by the strategy
     from the backbone and that task's head, with that task's learning rate. Batches are slices of
     the task's tensors, moved to the device once (TensorBatches), instead of a DataLoader's."""
 
@@ -82,7 +82,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         super()._before_training_epoch(**kwargs)
 
     def _after_training_iteration(self, **kwargs):
-        super()._after_training_iteration(**kwargs)  # the clock, the last plugin, counts the step
+        super()._after_training_iteration(**kwargs)  # the clock, the last callback, counts the step
         self._epoch_step += 1
         if self._checkpoint_every and self.clock.train_exp_iterations % self._checkpoint_every == 0:
             next(p for p in self.plugins if isinstance(p, DivergenceCheck)).check(self)  # no diverged checkpoint
@@ -115,7 +115,7 @@ class TaskIncrementalTemplate(SupervisedTemplate):
         }
 
     def _before_training_exp(self, **kwargs):
-        """After the task's batches, optimizer and plugins are set up as for a fresh task: a resumed
+        """After the task's batches, optimizer and callbacks are set up as for a fresh task: a resumed
         task restores its optimizer, schedules, clock, batch order and random states."""
         super()._before_training_exp(**kwargs)
         resume, self.resume_in_task = self.resume_in_task, None

@@ -1,4 +1,4 @@
-"""Avalanche's EWC, SI, MAS and LwF plugins, unchanged in what they compute, with their state for
+"""Avalanche's EWC, SI, MAS and LwF callbacks, unchanged in what they compute, with their state for
 checkpoints (clbench.methods.state), the adjustments a task-incremental model with one head per
 task needs, and two fixes of side effects (SI's copies on the CPU, MAS's BatchNorm statistics)."""
 

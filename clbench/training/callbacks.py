@@ -1,4 +1,4 @@
-"""The Avalanche plugins every run uses: the lr schedule, the divergence check, what evaluation
+"""The Avalanche callbacks every run uses: the lr schedule, the divergence check, what evaluation
 records (predictions for output drift, validation accuracy after each epoch), frozen norm
 statistics and the progress bar."""
 
