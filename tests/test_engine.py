@@ -65,7 +65,7 @@ def test_output_drift_is_zero_where_the_backbone_and_old_head_stay_and_positive_
 def test_each_epochs_validation_accuracy_is_recorded_without_changing_the_run(tmp_path, monkeypatch):
     from method_runs import method_run, tiny_weights
 
-    from clbench.training import plugins
+    from clbench.training import callbacks
 
     weights = tiny_weights(tmp_path)
     record = method_run(weights, "adamw", "epochs=3", "batch_size=8")
@@ -74,7 +74,7 @@ def test_each_epochs_validation_accuracy_is_recorded_without_changing_the_run(tm
     assert [task[-1] for task in per_epoch] == [record["val_accuracy_matrix"][i][i] for i in range(2)]
     assert len({value for task in per_epoch for value in task}) > 1  # it does follow training
     # the evaluation pass leaves every module's mode and the random state as training needs them
-    monkeypatch.setattr(plugins.EpochValidation, "after_training_epoch", lambda self, strategy, **kwargs: None)
+    monkeypatch.setattr(callbacks.EpochValidation, "after_training_epoch", lambda self, strategy, **kwargs: None)
     unvalidated = method_run(weights, "adamw", "epochs=3", "batch_size=8")
     for key in ("accuracy_matrix", "val_accuracy_matrix", "metrics", "drift_per_layer_l2", "output_kl"):
         assert record[key] == unvalidated[key], key
