@@ -37,8 +37,9 @@ def dry_run(sweep_file: Path, results: Path, only: list[str], options: RunOption
     for run in runs:
         mark = "complete" if run.record in complete else "to run  "
         print(f"{mark}  {run.label()}")
+    shared = " ".join(options.run_args())
     print(f"{len(runs)} runs: {len(complete)} complete, {len(runs) - len(complete)} to run"
-          f" (each with {' '.join(options.run_args())})")
+          + (f" (each with {shared})" if shared else ""))
     return 0
 
 
