@@ -6,7 +6,7 @@
 `within` is an interval in the usual notation, "[" and "]" closed, "(" and ")" open, "inf" for no
 bound. Every run setting, stream setting and strategy setting is one; `resolve_config` checks each
 value against its declaration before any data or model loads, and the settings tables of
-docs/strategies.md are generated from them (`settings_markdown`).
+docs/strategies.md are generated from them (`clbench.settings_docs`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Setting:
     def allowed(self) -> str:
         """What values are allowed, in words for an error or a table ("" when any of its type)."""
         if self.choices:
-            return "one of " + ", ".join(str(choice) for choice in self.choices)
+            return "one of " + ", ".join(str(choice) if choice != "" else '""' for choice in self.choices)
         return self.within
 
     def check(self, key: str, value) -> None:
