@@ -18,12 +18,16 @@ def test_offline_efficientnet_lite_weights_recognise_a_real_photo(n):
     classified correctly: scikit-learn's china.jpg shows the Summer Palace in Beijing."""
     model = timm.create_model(f"tf_efficientnet_lite{n}", pretrained=False)
     backbones._load_lite_package(model, n)
+    assert top1_on_china_jpg(model) == "palace"
+
+
+def top1_on_china_jpg(model) -> str:
+    """The ImageNet class the model gives scikit-learn's china.jpg, preprocessed by timm's config."""
     model.eval()
     config = timm.data.resolve_data_config({}, model=model)
     image = timm.data.create_transform(**config)(Image.fromarray(load_sample_image("china.jpg")))
     with torch.no_grad():
-        top1 = int(model(image[None]).argmax())
-    assert ImageNetInfo().index_to_description(top1) == "palace"
+        return ImageNetInfo().index_to_description(int(model(image[None]).argmax()))
 
 
 def test_backbone_has_no_classifier_and_normalisation_from_timm():
@@ -103,12 +107,7 @@ def test_offline_mobilenet_v2_weights_recognise_a_real_photo():
     a real photo is classified correctly (scikit-learn's china.jpg, the Summer Palace)."""
     model = timm.create_model("mobilenetv2_100", pretrained=False)
     backbones._load_mobilenet_package(model)
-    model.eval()
-    config = timm.data.resolve_data_config({}, model=model)
-    image = timm.data.create_transform(**config)(Image.fromarray(load_sample_image("china.jpg")))
-    with torch.no_grad():
-        top1 = int(model(image[None]).argmax())
-    assert ImageNetInfo().index_to_description(top1) == "palace"
+    assert top1_on_china_jpg(model) == "palace"
     backbone, _, source = create_backbone("mobilenet_v2")
     assert backbone.num_features == 1280 and "b0353104" in source
 

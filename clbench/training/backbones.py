@@ -145,13 +145,13 @@ def _load_mobilenet_package(model: nn.Module) -> None:
     if not path.is_file() or not hashlib.sha256(path.read_bytes()).hexdigest().startswith("b0353104"):
         raise UsageError(f"{path} is missing or not torchvision's mobilenet_v2-b0353104.pth; {fix}")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    _load_by_position(model, {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, fix,
-                      skip=lambda key: key.endswith("num_batches_tracked"))
+    _load_by_position(model, state, fix, skip=lambda key: key.endswith("num_batches_tracked"))
 
 
 def _load_by_position(model: nn.Module, source: dict, fix: str, skip=lambda key: False) -> None:
     """`source`'s tensors into `model`'s state, in order (the naming differs, the order does not),
-    after checking that every shape fits; `skip`: the model's keys the source has no tensor for."""
+    after checking that every shape fits; `skip`: keys left out on both sides (BatchNorm's counters)."""
+    source = {key: value for key, value in source.items() if not skip(key)}
     target = {key: value for key, value in model.state_dict().items() if not skip(key)}
     if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
         raise UsageError(f"the package's weights do not fit timm's {model.default_cfg.get('architecture')}; {fix}")
