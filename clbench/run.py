@@ -5,6 +5,7 @@ engine) and writes its record. `clbench run`, sweeps, tuning and the tests all g
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import signal
 import sys
@@ -147,6 +148,30 @@ def plan_run(stream: str, strategy: str, backbone: str | None, seed: int, assign
     identity = {"stream": stream, "strategy": strategy, "backbone": backbone, "seed": seed, "config": config}
     return RunSpec(stream, strategy, backbone, seed, tuple(assignments), smoke, record_path(results, identity), config,
                    tuned, weights)
+
+
+def replan(record: dict, path: Path, tuned_folder: Path) -> RunSpec | None:
+    """The run that re-creates the record at `path`: --set for every setting its record holds at other
+    than today's default, --tuned for the tuned-settings file it took (from `tuned_folder`, which gives
+    the settings that file chose). None where that plan names another record (a default or a
+    setting's meaning changed since the record was made) or cannot be made."""
+    from clbench.assignments import value_text
+
+    config = record["config"]
+    names = record["stream"], record["strategy"], record["backbone"], record["seed"]
+    tuned = Path(tuned_folder) / config["tuned"] if config.get("tuned") else None
+    try:
+        defaults = plan_run(*names).config
+        chosen = json.loads(tuned.read_text())["choice"] if tuned else {}
+        assignments = [f"{key}={value_text(value)}" for key, value in config.items()
+                       if key != "tuned" and key not in chosen and defaults.get(key, _UNSET) != value]
+        spec = plan_run(*names, assignments, results=path.parent, tuned=tuned)
+    except (UsageError, OSError, ValueError, KeyError):
+        return None
+    return spec if spec.record.name == path.name else None
+
+
+_UNSET = object()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+from clbench.assignments import value_text
 from clbench.errors import UsageError
 from clbench.registry import closest
 from clbench.settings import PER_TASK_KEYS
@@ -60,12 +61,6 @@ def parse_space(texts: list[str], config: dict) -> dict[str, list]:
 
 def point_assignments(space: dict[str, list]) -> list[dict[str, str]]:
     """Every point of the space's product, as {key: --set text}."""
-    texts = {key: [set_text(value) for value in values] for key, values in space.items()}
+    texts = {key: [value_text(value) for value in values] for key, values in space.items()}
     return [dict(zip(texts, combo)) for combo in itertools.product(*texts.values())]
 
-
-def set_text(value) -> str:
-    """--set text of a value: a per-task list with one value for every task is written once."""
-    if isinstance(value, list):
-        return str(value[0]) if len(set(value)) == 1 else ",".join(str(v) for v in value)
-    return str(value)
