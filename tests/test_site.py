@@ -153,6 +153,15 @@ def test_cost_page_tables_a_benchmark_record(site):
     assert "optimizers-cpu" in text and "AdamW (torch, foreach)" in text and "state MB" in text
 
 
+def test_a_tuned_record_s_command_names_its_tuned_file_from_the_repository_s_folder():
+    from clbench.site.leaderboards import _commands
+
+    path = next(p for p in _records(RESULTS / "runs", lambda r: r["config"].get("tuned")))
+    record = {**json.loads(path.read_text()), "path": str(path.resolve())}
+    (command,) = [line for line in _commands([record], RESULTS.resolve()) if line.startswith("clbench run")]
+    assert f"--tuned results/tuned/{record['config']['tuned']}" in command and str(REPO.resolve()) not in command
+
+
 def test_every_committed_run_record_is_recreated_by_the_command_its_row_shows():
     paths = _records(RESULTS / "runs", lambda r: True)
     assert len(paths) > 100

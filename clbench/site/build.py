@@ -38,7 +38,8 @@ class Site:
 def build_site(out: Path, root: Path = Path(".")) -> Site:
     """The site of `root`'s results/, docs/ and README.md, built into `out`."""
     started = time.perf_counter()
-    out, results, docs = Path(out), root / "results", root / "docs"
+    out, root = Path(out).resolve(), Path(root).resolve()  # MkDocs reads paths from its config file's folder
+    results, docs = root / "results", root / "docs"
     _check_out(out)
     if not results.is_dir():
         raise UsageError(f"no results folder {results}; run clbench site from the repository's folder or pass --root")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from clbench.records import load_records
@@ -53,8 +54,10 @@ def _index(pages: dict[str, str], notes: list[str]) -> str:
     lines = ["# Leaderboard", "",
              "One page per stream, backbone and group of settings, from the run records in results/runs "
              "(`clbench leaderboard` prints the same tables); every table sorts by a column when its header is "
-             "clicked, and under it each row's records and the command that re-creates them. Forgetting at matched "
-             "plasticity is read off the lr curves of the tuning trials in results/tuning.", ""]
+             "clicked, and under it each row's records and the command that re-creates them. The row frozen + OPTIMIZER "
+             "(the backbone frozen, heads alone trained: the floor of what fine-tuning adds, with no forgetting) is in "
+             "the continual-learning methods' table where its records exist. Forgetting at matched plasticity is read "
+             "off the lr curves of the tuning trials in results/tuning.", ""]
     lines += [f"- [{text.splitlines()[0].removeprefix('# ')}]({link(page, FOLDER + '/index.md')})"
               for page, text in sorted(pages.items())]
     if notes:
@@ -81,6 +84,8 @@ def _commands(records: list[dict], results: Path) -> list[str]:
         if spec is None:
             lost.append(record["seed"])
             continue
+        if spec.tuned is not None:  # as a command run from the repository's folder names it
+            spec = replace(spec, tuned=Path(spec.tuned).relative_to(results.parent))
         words = spec.run_args()
         seed_at = words.index("--seeds") + 1
         seeds_of[(tuple(words[:seed_at]), tuple(words[seed_at + 1:]))].append(record["seed"])
