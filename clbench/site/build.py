@@ -46,7 +46,7 @@ def build_site(out: Path, root: Path = Path(".")) -> Site:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".clbench-site-", dir=out.parent) as tmp:  # beside out: one rename
         staged = Path(tmp) / "pages"
-        _copy(results, staged / "results")
+        _copy(results, staged / "results", SHOWN)
         if docs.is_dir():
             _copy(docs, staged / "docs")
         shutil.copytree(files("clbench.site") / "assets", staged / "assets")
@@ -67,10 +67,11 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"{out} exists and is not a site clbench built; give a new folder (or an empty one)")
 
 
-def _copy(source: Path, target: Path) -> None:
+def _copy(source: Path, target: Path, suffixes: set[str] | None = None) -> None:
+    """The files of `source` (of these suffixes, if given) into `target`, but hidden ones, checkpoints and logs."""
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if (path.is_file() and (path.suffix in SHOWN or source.name == "docs")
+        if (path.is_file() and (suffixes is None or path.suffix in suffixes)
                 and not HIDDEN_FOLDERS & set(relative.parts[:-1]) and not relative.name.startswith(".")):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target / relative)

@@ -16,8 +16,8 @@ from clbench.records import strategy_label
 from clbench.reporting.campaign import Analysis, Cell, cell_of, norm_stats
 from clbench.reporting.campaign_format import markdown
 from clbench.reporting.leaderboard import differing_keys
-from clbench.site.leaderboards import site_path
-from clbench.site.markdown import collapsed, link, slug
+from clbench.site.markdown import link, slug
+from clbench.site.records import records_block, site_path
 from clbench.sweeps.analysis import analyze_sweep
 from clbench.sweeps.spec import load_contrasts
 
@@ -97,9 +97,7 @@ def _cell_page(file: Path, results: Path, analysis: Analysis, cell: Cell, title:
         if cell_of(trial) == cell:
             by_strategy[strategy_label(trial)].append(trial)
     for strategy, records in sorted(by_strategy.items()):
-        lines += collapsed(f"{strategy}: {len(records)} trials", [
-            " · ".join(f"[lr {_lr(r)} seed {r['seed']}]({link(site_path(r['path'], results), page)})"
-                       for r in sorted(records, key=lambda r: (_lr(r), r["seed"])))])
+        lines += records_block(f"{strategy}: trials", records, results, page)
     return "\n".join(lines) + "\n"
 
 
@@ -107,8 +105,3 @@ def _cell_figures(results: Path, stem: str, cell: Cell) -> list[Path]:
     """The cell's lr-sensitivity and plasticity-forgetting figures (clbench analyze --figures)."""
     name = slug(f"{stem}__{cell.stream}", cell.backbone, f"freeze_norm_stats-{cell.settings.get('freeze_norm_stats')}")
     return sorted((results / "figures").rglob(f"{name}__*.png"))
-
-
-def _lr(record: dict) -> float:
-    lr = record["config"]["lr"]
-    return lr[0] if isinstance(lr, list) else lr

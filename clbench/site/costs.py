@@ -8,8 +8,8 @@ import json
 import math
 from pathlib import Path
 
-from clbench.site.leaderboards import site_path
 from clbench.site.markdown import link
+from clbench.site.records import site_path
 
 PAGE = "costs.md"
 MB = 2**20

@@ -5,18 +5,16 @@ backbone of forgetting at matched plasticity, read off the tuning trials' lr cur
 
 from __future__ import annotations
 
-import shlex
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
-from clbench.records import load_records
+from clbench.records import strategy_label
 from clbench.reporting.curves import lr_curves, matched_plasticity
-from clbench.reporting.leaderboard import Row, Table, build_tables
+from clbench.reporting.leaderboard import Table, build_tables, table_settings
 from clbench.reporting.leaderboard_format import render
 from clbench.reporting.optimizer_swaps import optimizer_swaps
-from clbench.run import replan
-from clbench.site.markdown import collapsed, link, slug
+from clbench.site.markdown import link, slug
+from clbench.site.records import records_block
 
 FOLDER = "leaderboard"
 
@@ -45,7 +43,10 @@ def leaderboard_pages(results: Path, records: list[dict], trials: list[dict]) ->
             matched[(curves.stream, curves.backbone)].append(section)
     for (stream, backbone), sections in matched.items():
         page = f"{FOLDER}/{slug(stream, backbone, 'matched_plasticity')}.md"
-        pages[page] = f"# {stream} · {backbone} · forgetting at matched plasticity\n\n" + render([], [], "md", sections)
+        lines = [f"# {stream} · {backbone} · forgetting at matched plasticity", ""]
+        for section in sections:
+            lines += [render([], [], "md", [section]), *_trials_of(section.group, trials, results, page)]
+        pages[page] = "\n".join(lines)
     pages[f"{FOLDER}/index.md"] = _index(pages, notes)
     return pages
 
@@ -65,45 +66,16 @@ def _index(pages: dict[str, str], notes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _trials_of(curves, trials: list[dict], results: Path, page: str) -> list[str]:
+    """Per strategy, the trials that drew the group's lr curves."""
+    by_strategy = defaultdict(list)
+    for trial in trials:
+        if ((trial["stream"], trial["backbone"]) == (curves.stream, curves.backbone) and trial["status"] == "completed"
+                and table_settings(trial) == curves.settings):
+            by_strategy[strategy_label(trial)].append(trial)
+    return [line for strategy in sorted(by_strategy) for line in
+            records_block(f"{strategy}: the lr curves' trials", by_strategy[strategy], results, page)]
+
+
 def _records_of(table: Table, results: Path, page: str) -> list[str]:
-    lines = []
-    for row in table.rows:
-        records = row.records + row.unfinished
-        lines += collapsed(f"{row.label}: {len(records)} record{'s' * (len(records) != 1)}",
-                           _commands(records, results) + _links(records, results, page))
-    return lines
-
-
-def _commands(records: list[dict], results: Path) -> list[str]:
-    """The `clbench run` commands that re-create the records: one for each group of seeds that share
-    every other word."""
-    seeds_of: dict[tuple, list[int]] = defaultdict(list)
-    lost = []
-    for record in records:
-        spec = replan(record, Path(record["path"]), results / "tuned")
-        if spec is None:
-            lost.append(record["seed"])
-            continue
-        if spec.tuned is not None:  # as a command run from the repository's folder names it
-            spec = replace(spec, tuned=Path(spec.tuned).relative_to(results.parent))
-        words = spec.run_args()
-        seed_at = words.index("--seeds") + 1
-        seeds_of[(tuple(words[:seed_at]), tuple(words[seed_at + 1:]))].append(record["seed"])
-    lines = []
-    for (before, after), seeds in seeds_of.items():
-        command = shlex.join(["clbench", "run", *before, ",".join(map(str, sorted(seeds))), *after])
-        lines += ["```bash", command, "```", ""]
-    if lost:
-        lines += [f"No command of today's clbench re-creates the records of seed{'s' * (len(lost) > 1)} "
-                  f"{', '.join(map(str, sorted(lost)))}: a default or a setting changed since they were made.", ""]
-    return lines
-
-
-def _links(records: list[dict], results: Path, page: str) -> list[str]:
-    return [" · ".join(f"[seed {r['seed']}{'' if r['status'] == 'completed' else ' (' + r['status'] + ')'}]"
-                       f"({link(site_path(r['path'], results), page)})" for r in sorted(records, key=lambda r: r["seed"]))]
-
-
-def site_path(path: str, results: Path) -> str:
-    """Where the file at `path`, inside `results`, is in the site's source folder."""
-    return "results/" + Path(path).relative_to(results).as_posix()
+    return [line for row in table.rows for line in records_block(row.label, row.records + row.unfinished, results, page)]
