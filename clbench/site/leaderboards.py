@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from clbench.records import strategy_label
-from clbench.reporting.curves import lr_curves, matched_plasticity
+from clbench.reporting.curves import CurveGroup, lr_curves, matched_plasticity
 from clbench.reporting.leaderboard import Table, build_tables, table_settings
 from clbench.reporting.leaderboard_format import render
 from clbench.reporting.optimizer_swaps import optimizer_swaps
@@ -20,8 +20,8 @@ FOLDER = "leaderboard"
 
 
 def leaderboard_pages(results: Path, records: list[dict], trials: list[dict]) -> dict[str, str]:
-    """{page: Markdown} of the records of results/runs and the trials of results/tuning; results/ is
-    the site's folder results/."""
+    """{page: Markdown} of `records` (results/runs) and `trials` (results/tuning), which link to
+    their files under the site's results/."""
     tables, notes = build_tables(records) if records else ([], [])
     groups: dict[tuple, list[Table]] = defaultdict(list)
     for table in tables:
@@ -66,7 +66,7 @@ def _index(pages: dict[str, str], notes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _trials_of(curves, trials: list[dict], results: Path, page: str) -> list[str]:
+def _trials_of(curves: CurveGroup, trials: list[dict], results: Path, page: str) -> list[str]:
     """Per strategy, the trials that drew the group's lr curves."""
     by_strategy = defaultdict(list)
     for trial in trials:
