@@ -12,7 +12,7 @@ from scipy import stats
 from clbench.errors import UsageError
 from clbench.records import SCHEMA_VERSION
 
-from clbench.reporting.campaign import analyze, sweep_trials
+from clbench.reporting.campaign import analyze, of_cell, sweep_trials
 from clbench.reporting.campaign_format import as_json, markdown
 from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast, side_records
 from clbench.reporting.matched import MEASURES, matched_difference, unmatched_reason
@@ -183,6 +183,15 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
     assert result.run_hours == pytest.approx(len(records) * 90 / 3600)
     pooled = {(p.contrast.name, p.metric): p for p in result.pooled}
     assert pooled["nanoadam - adamw", "matched forgetting"].estimate.mean == pytest.approx(-10)
+    split = next(c.cell for c in cells if c.cell.stream == "split_fashionmnist")
+    one = of_cell(result, split, trials)  # a cell's page: its contrasts, curves and trials, nothing pooled
+    assert {c.cell.stream for c in one.cells} == {"split_fashionmnist"} and not one.pooled
+    assert one.trials == 12 and one.trial_hours == pytest.approx(12 * 45 / 3600)
+    third = [{**t, "config": {**t["config"], "lr": [10 * lr for lr in t["config"]["lr"]]}}  # a third lr: curves
+             for t in trials if t["config"]["lr"][0] == CURVES[t["strategy"]][-1][0]]
+    with_curves = analyzed(records, len(runs), trials + third)
+    assert {p.group.stream for p in with_curves.plateaus} == {"fashionmnist_mnist", "split_fashionmnist"}
+    assert {p.group.stream for p in of_cell(with_curves, split, trials + third).plateaus} == {"split_fashionmnist"}
     # the curves alone, before any reported run: the matched columns, no paired ones
     curves_only = analyzed([], len(runs), trials)
     assert all(c.comparisons["forgetting"] is None and c.matched["forgetting"] for c in curves_only.cells)

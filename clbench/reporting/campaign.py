@@ -32,7 +32,7 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from clbench.reporting.contrasts import Contrast, side_records
-from clbench.reporting.curves import lr_curves, point_of
+from clbench.reporting.curves import CurveGroup, lr_curves, point_of
 from clbench.reporting.drift import PooledTracking, Tracking, pooled_tracking, rising_branch, tracking
 from clbench.reporting.leaderboard import RUN_SETTINGS
 from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference, unmatched_reason
@@ -141,6 +141,21 @@ def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: li
     return Analysis(results, _pooled(results, contrasts), len(records), planned, _hours(records), len(trials),
                     _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]),
                     plateaus(lr_curves(trials)))
+
+
+def of_cell(analysis: Analysis, cell: Cell, trials: list[dict]) -> Analysis:
+    """The analysis of one cell: its contrasts, drift and lr curves' plateaus, and the cost of its
+    share of `trials` (the sweep's); nothing pooled. Its runs' counts stay the sweep's."""
+    cell_trials = [trial for trial in trials if cell_of(trial) == cell]
+    return replace(analysis, cells=[c for c in analysis.cells if c.cell == cell], pooled=[],
+                   trials=len(cell_trials), trial_hours=_hours(cell_trials),
+                   drift=[d for d in analysis.drift if d[0] == cell], drift_pooled=[],
+                   plateaus=[p for p in analysis.plateaus if _cell_of_curves(p.group) == cell])
+
+
+def _cell_of_curves(group: CurveGroup) -> Cell:
+    settings = identifying(group.settings)
+    return Cell(group.stream, group.backbone, {key: settings.get(key) for key in RUN_SETTINGS})
 
 
 def sweep_trials(trials: list[dict], planned: list[dict]) -> list[dict]:

@@ -8,12 +8,11 @@ and the trials behind them, linked."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 from clbench.errors import UsageError
 from clbench.records import strategy_label
-from clbench.reporting.campaign import Analysis, Cell, cell_of, norm_stats
+from clbench.reporting.campaign import Analysis, Cell, cell_of, of_cell
 from clbench.reporting.campaign_format import markdown
 from clbench.reporting.leaderboard import differing_keys
 from clbench.site.markdown import link, slug
@@ -82,16 +81,12 @@ def _campaign_page(file: Path, results: Path, analysis: Analysis, cells: dict[st
 
 def _cell_page(file: Path, results: Path, analysis: Analysis, cell: Cell, title: str, trials: list[dict],
                page: str) -> str:
-    of_cell = replace(analysis, cells=[c for c in analysis.cells if c.cell == cell], pooled=[],
-                      drift=[d for d in analysis.drift if d[0] == cell], drift_pooled=[],
-                      plateaus=[p for p in analysis.plateaus if (p.group.stream, p.group.backbone, norm_stats(
-                          p.group.settings)) == (cell.stream, cell.backbone, cell.norm)])
     lines = [f"# {file.stem}: {title}", "",
              f"A cell of campaign [{file.stem}](index.md). Settings: "
              + ", ".join(f"{key}={value}" for key, value in cell.settings.items() if value is not None) + ".", ""]
     for figure in _cell_figures(results, file.stem, cell):
         lines += [f"![{figure.stem}]({link(site_path(figure, results), page)})", ""]
-    lines += [markdown(of_cell, "Contrasts in this cell"), "", "## Trials behind the curves", ""]
+    lines += [markdown(of_cell(analysis, cell, trials), "Contrasts in this cell"), "", "## Trials behind the curves", ""]
     by_strategy: dict[str, list[dict]] = defaultdict(list)
     for trial in trials:
         if cell_of(trial) == cell:
