@@ -112,3 +112,14 @@ def test_the_startup_benchmark_stops_at_the_first_training_step(tmp_path):
     assert row["clbench"] == "installed" and row["avalanche_s"] > 0
     assert 0 < row["not_imports_s"] < row["total_s"]
     assert "| installed |" in table
+
+
+def test_the_text_step_benchmark_times_every_configuration_against_the_first(tmp_path):
+    rows, table = recorded("text_step.py", tmp_path, "--tokens", "16,8", "--threads", "1,2", "--compile-tokens", "",
+                           "--batch-size", "2", "--steps", "1", "--warmup", "0")
+    assert [(row["tokens"], row["threads"], row["compiled"]) for row in rows] == [
+        (16, 1, False), (16, 2, False), (8, 1, False), (8, 2, False)]
+    for row in rows:
+        assert row["time_ratio"] == pytest.approx(row["step_ms"] / rows[0]["step_ms"])
+        assert row["texts_per_core_s"] == pytest.approx(2 / (row["step_ms"] / 1000) / row["threads"])
+    assert len(table.strip().splitlines()) == 2 + len(rows)
