@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clbench.assignments import value_text
 from clbench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -150,13 +151,14 @@ def plan_run(stream: str, strategy: str, backbone: str | None, seed: int, assign
                    tuned, weights)
 
 
+_UNSET = object()
+
+
 def replan(record: dict, path: Path, tuned_folder: Path) -> RunSpec | None:
     """The run that re-creates the record at `path`: --set for every setting its record holds at other
     than today's default, --tuned for the tuned-settings file it took (from `tuned_folder`, which gives
     the settings that file chose). None where that plan names another record (a default or a
     setting's meaning changed since the record was made) or cannot be made."""
-    from clbench.assignments import value_text
-
     config = record["config"]
     names = record["stream"], record["strategy"], record["backbone"], record["seed"]
     tuned = Path(tuned_folder) / config["tuned"] if config.get("tuned") else None
@@ -169,9 +171,6 @@ def replan(record: dict, path: Path, tuned_folder: Path) -> RunSpec | None:
     except (UsageError, OSError, ValueError, KeyError):
         return None
     return spec if spec.record.name == path.name else None
-
-
-_UNSET = object()
 
 
 @dataclass(frozen=True)
