@@ -32,7 +32,9 @@ def leaderboard_pages(results: Path, records: list[dict], trials: list[dict]) ->
         title = " · ".join(filter(None, (stream, backbone, ", ".join(f"{k}={v}" for k, v in heading))))
         lines = [f"# {title}", ""]
         for table in group:
-            lines += [render([table], [], "md"), *_records_of(table, results, page)]
+            legend_and_table = render([table], [], "md").split("\n", 1)[1]  # its first line, the title, is the page's
+            lines += [f"## {'Continual-learning methods' if table.methods else 'Optimizers'}", legend_and_table,
+                      *_records_of(table, results, page)]
         swaps = [section for table in group if (section := optimizer_swaps(table)) is not None]
         if swaps:
             lines.append(render([], [], "md", swaps=swaps))
