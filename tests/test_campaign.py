@@ -272,3 +272,19 @@ def test_a_contrast_at_equal_lr_pairs_the_seeds_both_sides_ran_at_that_lr():
     half = stats.t.ppf(0.975, 1) * stats.tstd([-1, -2]) / math.sqrt(2)
     assert row.differences["forgetting"].high == pytest.approx(-1.5 + half)
     assert row.changed == (pytest.approx(0.03), pytest.approx(0.065))
+
+
+def test_a_strategy_run_at_one_lr_so_far_is_read_for_its_plateau_task_by_task():
+    def trial(seed, gains_by_task):
+        return {"stream": "fashionmnist_mnist", "strategy": "nanoadam", "backbone": "efficientnet_lite0",
+                "optimizer": None, "seed": seed, "status": "completed", "effective": {"device": "cpu"},
+                "config": {"epochs": 3, "lr": [1e-3, 1e-3]}, "timing": {"wall_s": 60.0},
+                "metrics": {"plasticity": 80.0 + seed, "forgetting": 5.0, "acc": 78.0},
+                "accuracy_matrix": [[80.0, 10.0], [75.0, 81.0]],
+                "val_epoch_accuracy": [[70.0, 70.0 + gains[0], 70.0 + sum(gains)] for gains in gains_by_task]}
+
+    trials = [trial(0, [(5.0, 2.0), (4.0, 0.0)]), trial(1, [(6.0, 1.0), (3.0, 0.5)])]  # (first, last epoch) gains
+    (row,) = analyzed([], 2, trials).plateaus
+    assert row.strategy == "nanoadam" and row.peak_lr == 1e-3 and row.peak_plasticity == pytest.approx(80.5)
+    assert row.gains == {1e-3: (pytest.approx(1.5), pytest.approx(0.25))}  # per task, the seeds' mean
+    assert row.plateaued_at == [] and row.seeds == 2

@@ -140,7 +140,7 @@ def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: li
     drift.sort(key=lambda item: (item[0].norm, item[0].stream, item[0].backbone))
     return Analysis(results, _pooled(results, contrasts), len(records), planned, _hours(records), len(trials),
                     _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]),
-                    plateaus(lr_curves(trials)))
+                    plateaus(lr_curves(trials, min_points=1)))  # a curve's first points already say how far it learned
 
 
 def of_cell(analysis: Analysis, cell: Cell, trials: list[dict]) -> Analysis:

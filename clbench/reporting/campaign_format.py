@@ -124,7 +124,8 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
              "runs there moved at all (seed mean). The last epoch's gain in the new task's "
              "validation accuracy, in points, task by task (in the stream's order), averaged over the seeds of each lr, "
              "on the rising branch of the lr curve (the lrs up to its top; past it a run stops learning for another "
-             f"reason); – where the runs validated once a task. Plateaued: every task under {PLATEAU_GAIN:g} point.",
+             "reason; a curve of one or two lrs so far is read the same); – where the runs validated once a task. "
+             f"Plateaued: every task under {PLATEAU_GAIN:g} point.",
              "",
              "| stream | backbone | norm stats | strategy | seeds | plasticity by lr | highest plasticity (lr) | "
              "weights changed there | last epoch's gain by lr, per task | plateaued at |",

@@ -55,9 +55,9 @@ def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], li
     return [group for group in lr_curves(records) if stream is None or group.stream == stream], problems
 
 
-def lr_curves(records: list[dict]) -> list[CurveGroup]:
+def lr_curves(records: list[dict], min_points: int = 3) -> list[CurveGroup]:
     """Completed runs with one lr for every task, grouped into curves: a strategy's runs of one seed
-    that differ in nothing but the lr form its curve for that seed (at least 3 points)."""
+    that differ in nothing but the lr form its curve for that seed (at least `min_points` points)."""
     groups: dict[tuple, CurveGroup] = {}
     by_curve: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
@@ -71,7 +71,7 @@ def lr_curves(records: list[dict]) -> list[CurveGroup]:
         by_curve[key, strategy_label(record), rest, record["seed"]].append(record)
     names = _variant_names({(key, strategy, rest) for key, strategy, rest, _ in by_curve})
     for (key, strategy, rest, seed), runs in by_curve.items():
-        if len(runs) >= 3:
+        if len(runs) >= min_points:
             groups[key].curves[names[key, strategy, rest]][seed] = sorted((point_of(r) for r in runs),
                                                                           key=lambda p: p.lr)
     return [group for group in groups.values() if group.curves]

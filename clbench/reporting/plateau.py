@@ -7,7 +7,9 @@ would let one noisy task speak for all). Where every task's gain is under PLATEA
 point has plateaued: a point is 5 of a 10-class task's 500 validation images (50 a class), less
 than the binomial standard error of one run's accuracy there (1.3 points at 90%).
 Only the rising branch of the curve is read, the lrs up to its highest seed-mean plasticity: past
-it a run stops learning for another reason (at chance, its last epoch gains nothing either).
+it a run stops learning for another reason (at chance, its last epoch gains nothing either). A
+curve that has run one or two of its lrs so far (a sweep runs its curves' middle points first) is
+read the same: its top is the best of them.
 """
 
 from __future__ import annotations
