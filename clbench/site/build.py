@@ -110,10 +110,14 @@ def _nav(staged: Path, pages: dict[str, str]) -> list:
 
 
 def _mkdocs(file: Path, staged: Path, built: Path, nav: list) -> None:
-    import yaml
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-    from mkdocs.exceptions import Abort, ConfigurationError
+    try:
+        import material  # noqa: F401  (the theme and its offline plugin)
+        import yaml
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+        from mkdocs.exceptions import Abort, ConfigurationError
+    except ImportError:
+        raise UsageError("clbench site needs Material for MkDocs: pip install mkdocs-material") from None
 
     config = {
         "site_name": "clbench", "docs_dir": str(staged), "site_dir": str(built), "use_directory_urls": False,
