@@ -105,6 +105,12 @@ def strategy_label(record: dict) -> str:
     return f"{record['strategy']} + {record['optimizer']}" if is_method_run(record) else record["strategy"]
 
 
+def file_stem(*parts: str) -> str:
+    """A file name of the parts joined by "__", every run of characters other than letters, digits
+    and _.=- made one "-" (figures' and site pages' names)."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(parts))
+
+
 def record_path(results_dir: Path, record: dict) -> Path:
     name = "{stream}__{strategy}__{backbone}__seed{seed}__{h}.json".format(
         h=config_hash(record["config"]), **record

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clbench.reporting.leaderboard import table_settings
-from clbench.records import config_hash, curve_settings, differing_keys, load_records, one_value, strategy_label
+from clbench.records import (config_hash, curve_settings, differing_keys, file_stem, load_records, one_value,
+                             strategy_label)
 from clbench.reporting.stats import Estimate, PairedComparison, holm_corrected, mean_interval, paired_comparison
 
 
@@ -44,6 +45,12 @@ class CurveGroup:
 
     def title(self) -> str:
         return f"{self.stream} · {self.backbone}"
+
+
+def figure_stem(prefix: str, stream: str, backbone: str, settings: dict) -> str:
+    """The file-name stem of the figures of the lr curves of one stream, backbone and settings
+    (`clbench plot`, `clbench analyze --figures`); `prefix`: a sweep's, or ""."""
+    return file_stem(f"{prefix}{stream}", backbone, f"freeze_norm_stats-{settings.get('freeze_norm_stats')}")
 
 
 def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], list[str]]:

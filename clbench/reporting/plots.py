@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from clbench.atomic import write_bytes_atomically  # noqa: E402
-from clbench.reporting.curves import CurveGroup, Point  # noqa: E402
+from clbench.records import file_stem  # noqa: E402
+from clbench.reporting.curves import CurveGroup, Point, figure_stem  # noqa: E402
 from clbench.reporting.leaderboard import Row, Table  # noqa: E402
 from clbench.reporting.stats import Estimate, mean_interval  # noqa: E402
 
@@ -40,7 +40,7 @@ def plot_tables(tables: list[Table], out_dir: Path) -> list[Path]:
 def _stem(table: Table) -> str:
     settings = "_".join(f"{key}-{value}" for key, value in table.heading.items())
     kind = "methods" if table.methods else ""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(filter(None, (table.stream, table.backbone, kind, settings))))
+    return file_stem(*filter(None, (table.stream, table.backbone, kind, settings)))
 
 
 def save_figure(figure, path: Path) -> None:
@@ -162,8 +162,7 @@ def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path, pr
     for group in groups:
         tuned = _tuned_rows(group, tables)
         colours = {strategy: plt.get_cmap("tab10")(i % 10) for i, strategy in enumerate(sorted(group.curves))}
-        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{prefix}{group.stream}__{group.backbone}__freeze_norm_stats-"
-                                                  f"{group.settings.get('freeze_norm_stats')}")
+        stem = figure_stem(prefix, group.stream, group.backbone, group.settings)
         for name, draw in (("lr_sensitivity", _lr_sensitivity), ("plasticity_forgetting", _plasticity_forgetting)):
             figure, caption = draw(group, tuned, colours)
             figure.suptitle(f"{group.title()}\n{caption}", fontsize=10)

@@ -14,6 +14,7 @@ from clbench.errors import UsageError
 from clbench.records import strategy_label
 from clbench.reporting.campaign import Analysis, Cell, cell_of, of_cell
 from clbench.reporting.campaign_format import markdown
+from clbench.reporting.curves import figure_stem
 from clbench.reporting.leaderboard import differing_keys
 from clbench.site.markdown import link, slug
 from clbench.site.records import records_block, site_path
@@ -98,5 +99,4 @@ def _cell_page(file: Path, results: Path, analysis: Analysis, cell: Cell, title:
 
 def _cell_figures(results: Path, stem: str, cell: Cell) -> list[Path]:
     """The cell's lr-sensitivity and plasticity-forgetting figures (clbench analyze --figures)."""
-    name = slug(f"{stem}__{cell.stream}", cell.backbone, f"freeze_norm_stats-{cell.settings.get('freeze_norm_stats')}")
-    return sorted((results / "figures").rglob(f"{name}__*.png"))
+    return sorted((results / "figures").rglob(f"{figure_stem(stem + '__', cell.stream, cell.backbone, cell.settings)}__*.png"))

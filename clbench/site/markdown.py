@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import PurePosixPath
 
+from clbench.records import file_stem
+
 
 def section(text: str, heading: str) -> str:
     """The section of `text` under the heading line `heading` (e.g. "## What clbench has found so far"),
@@ -32,5 +34,5 @@ def collapsed(title: str, body: list[str]) -> list[str]:
 
 
 def slug(*parts: str) -> str:
-    """A file name made of the parts."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", "__".join(parts)).strip("-")
+    """A page's file name made of the parts."""
+    return file_stem(*parts).strip("-")
