@@ -49,9 +49,11 @@ def _commands(records: list[dict], results: Path) -> list[str]:
 
 
 def _links(records: list[dict], results: Path, page: str) -> list[str]:
+    several_lrs = len({_lr(r) for r in records}) > 1
+
     def name(record: dict) -> str:
         lr = record["config"].get("lr")
-        lr = f"lr {lr[0] if isinstance(lr, list) else lr} " if len({_lr(r) for r in records}) > 1 else ""
+        lr = f"lr {lr[0] if isinstance(lr, list) else lr} " if several_lrs else ""
         status = "" if record["status"] == "completed" else f" ({record['status']})"
         return f"{lr}seed {record['seed']}{status}"
 
