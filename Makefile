@@ -28,7 +28,7 @@ test-all: setup browser
 setup: $(BIN)/clbench data
 
 # A plain (non-editable) install, redone whenever a source file changes: tests run what users get.
-$(BIN)/clbench: pyproject.toml $(shell find clbench tasks strategies -name '*.py')
+$(BIN)/clbench: pyproject.toml $(shell find clbench tasks strategies -name '*.py' -o -path 'clbench/site/assets/*')
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
