@@ -64,6 +64,10 @@ def test_runs_of_other_settings_or_per_task_lrs_make_no_curve(tmp_path):
     other = [curve_record("adamw", 0, lr, 50.0, 5.0, freeze_norm_stats=True) for lr in (1e-4, 1e-3, 1e-2)]
     groups = lr_curves(records + other)
     assert len(groups) == 2 and all("sgd" not in group.curves for group in groups)
+    # the records behind a group's curves: every run that drew a point, and no other
+    drawn = next(g for g in groups if not g.settings["freeze_norm_stats"])
+    assert sorted(drawn.records) == ["adamw", "nanoadam"]
+    assert sorted(id(r) for rs in drawn.records.values() for r in rs) == sorted(id(r) for r in records[:-2])
     assert matched_plasticity(next(g for g in groups if g.settings["freeze_norm_stats"])) is None  # one strategy
 
 

@@ -36,12 +36,14 @@ class Point:
 
 @dataclass
 class CurveGroup:
-    """The curves of one stream, backbone and set of run settings: {strategy: {seed: points by lr}}."""
+    """The curves of one stream, backbone and set of run settings: {strategy: {seed: points by lr}},
+    and {strategy: the records that drew its curves}."""
 
     stream: str
     backbone: str
     settings: dict
     curves: dict[str, dict[int, list[Point]]] = field(default_factory=lambda: defaultdict(dict))
+    records: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
 
     def title(self) -> str:
         return f"{self.stream} · {self.backbone}"
@@ -79,8 +81,9 @@ def lr_curves(records: list[dict], min_points: int = 3) -> list[CurveGroup]:
     names = _variant_names({(key, strategy, rest) for key, strategy, rest, _ in by_curve})
     for (key, strategy, rest, seed), runs in by_curve.items():
         if len(runs) >= min_points:
-            groups[key].curves[names[key, strategy, rest]][seed] = sorted((point_of(r) for r in runs),
-                                                                          key=lambda p: p.lr)
+            name = names[key, strategy, rest]
+            groups[key].curves[name][seed] = sorted((point_of(r) for r in runs), key=lambda p: p.lr)
+            groups[key].records[name] += runs
     return [group for group in groups.values() if group.curves]
 
 

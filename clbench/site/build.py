@@ -80,7 +80,7 @@ def _copy(source: Path, target: Path, suffixes: set[str] | None = None) -> None:
 def _pages(root: Path, results: Path) -> dict[str, str]:
     records = load_records(results / "runs")[0] if (results / "runs").is_dir() else []
     trials = load_records(results / "tuning")[0] if (results / "tuning").is_dir() else []
-    pages = {**leaderboard_pages(results, records, trials), **campaign_pages(results), COSTS: cost_page(results)}
+    pages = {**leaderboard_pages(results, records, trials), **campaign_pages(results, trials), COSTS: cost_page(results)}
     readme = (root / "README.md").read_text() if (root / "README.md").is_file() else "# clbench\n"
     pages["index.md"] = front_page(readme, [
         ("Results", "results/README.md", "every result with the command that re-creates it, and the verdict in full"),

@@ -36,11 +36,12 @@ def campaign_files(results: Path) -> list[Path]:
     return sorted(path for path in analysed | declared if path.is_file())
 
 
-def campaign_pages(results: Path) -> dict[str, str]:
+def campaign_pages(results: Path, all_trials: list[dict]) -> dict[str, str]:
+    """{page: Markdown} of the campaigns in `results`; `all_trials`: the records of results/tuning."""
     pages, listed = {}, []
     for file in campaign_files(results):
         try:
-            analysis, trials = analyze_sweep(file, results / "runs", results / "tuning")
+            analysis, trials = analyze_sweep(file, results / "runs", results / "tuning", all_trials)
         except UsageError:  # nothing of it has run yet
             continue
         folder = f"{FOLDER}/{file.stem}"

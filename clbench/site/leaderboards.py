@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from clbench.records import strategy_label
 from clbench.reporting.curves import CurveGroup, lr_curves, matched_plasticity
-from clbench.reporting.leaderboard import Table, build_tables, table_settings
+from clbench.reporting.leaderboard import Table, build_tables
 from clbench.reporting.leaderboard_format import render
 from clbench.reporting.optimizer_swaps import optimizer_swaps
 from clbench.site.markdown import link, slug
@@ -47,7 +46,7 @@ def leaderboard_pages(results: Path, records: list[dict], trials: list[dict]) ->
         page = f"{FOLDER}/{slug(stream, backbone, 'matched_plasticity')}.md"
         lines = [f"# {stream} · {backbone} · forgetting at matched plasticity", ""]
         for section in sections:
-            lines += [render([], [], "md", [section]), *_trials_of(section.group, trials, results, page)]
+            lines += [render([], [], "md", [section]), *_trials_of(section.group, results, page)]
         pages[page] = "\n".join(lines)
     pages[f"{FOLDER}/index.md"] = _index(pages, notes)
     return pages
@@ -68,15 +67,10 @@ def _index(pages: dict[str, str], notes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _trials_of(curves: CurveGroup, trials: list[dict], results: Path, page: str) -> list[str]:
+def _trials_of(curves: CurveGroup, results: Path, page: str) -> list[str]:
     """Per strategy, the trials that drew the group's lr curves."""
-    by_strategy = defaultdict(list)
-    for trial in trials:
-        if ((trial["stream"], trial["backbone"]) == (curves.stream, curves.backbone) and trial["status"] == "completed"
-                and table_settings(trial) == curves.settings):
-            by_strategy[strategy_label(trial)].append(trial)
-    return [line for strategy in sorted(by_strategy) for line in
-            records_block(f"{strategy}: the lr curves' trials", by_strategy[strategy], results, page)]
+    return [line for strategy, records in sorted(curves.records.items())
+            for line in records_block(f"{strategy}: the lr curves' trials", records, results, page)]
 
 
 def _records_of(table: Table, results: Path, page: str) -> list[str]:

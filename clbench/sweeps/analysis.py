@@ -14,8 +14,10 @@ from clbench.reporting.contrasts import DEFAULT_CONTRASTS, parse_contrast
 from clbench.sweeps.spec import load_contrasts, load_sweep
 
 
-def analyze_sweep(file: Path, results: Path, trials_dir: Path) -> tuple[Analysis, list[dict]]:
-    """The analysis of the sweep's records in `results` and trials in `trials_dir`, and the trials."""
+def analyze_sweep(file: Path, results: Path, trials_dir: Path,
+                  loaded_trials: list[dict] | None = None) -> tuple[Analysis, list[dict]]:
+    """The analysis of the sweep's records in `results` and trials in `trials_dir` (`loaded_trials`:
+    that folder's records, where the caller has loaded them already), and the sweep's trials."""
     planned = load_sweep(file, results, resolve_tuned=False)
     contrasts = _contrasts(file, load_contrasts(file), planned)
     try:
@@ -23,8 +25,9 @@ def analyze_sweep(file: Path, results: Path, trials_dir: Path) -> tuple[Analysis
     except UsageError:  # not tuned yet: the tuning curves alone
         runs = []
     records = [record for run in runs if (record := completed_record(run.record)) is not None]
-    trials = sweep_trials(load_records(trials_dir)[0] if trials_dir.is_dir() else [],
-                          [_planned_record(run) for run in planned])
+    if loaded_trials is None:
+        loaded_trials = load_records(trials_dir)[0] if trials_dir.is_dir() else []
+    trials = sweep_trials(loaded_trials, [_planned_record(run) for run in planned])
     if not records and not trials:
         raise UsageError(f"no completed records or tuning trials of {file} in {results} or {trials_dir}; "
                          f"run clbench tune --sweep {file} or clbench sweep {file} first, or pass "
