@@ -196,6 +196,9 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
     curves_only = analyzed([], len(runs), trials)
     assert all(c.comparisons["forgetting"] is None and c.matched["forgetting"] for c in curves_only.cells)
     text = markdown(curves_only, "Test")
+    contrast = text[text.index("### nanoadam - adamw"):text.index("### Matched measures by cell")].splitlines()
+    assert contrast[2].startswith("| stream | backbone | norm stats | curve seeds | ")  # no paired columns
+    assert all(line.count("|") == contrast[2].count("|") for line in contrast[2:] if line)
     by_cell = text[text.index("### Matched measures by cell"):text.index("### Pooled over cells")]
     rows = [line for line in by_cell.splitlines() if "| nanoadam - adamw | -10.00 [" in line]
     assert sorted(line.split(" | ")[0] for line in rows) == ["| fashionmnist_mnist", "| split_fashionmnist"]

@@ -31,12 +31,15 @@ def markdown(analysis: Analysis, title: str) -> str:
              f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials (runs that ran side by side "
              "overlap).", ""]
     for contrast in dict.fromkeys(c.contrast for c in analysis.cells):
+        rows = [c for c in analysis.cells if c.contrast is contrast]
+        paired = any(c.comparisons["forgetting"] for c in rows)  # else no reported run: the curves' columns alone
         lines += [f"### {contrast.name}", "",
-                  "| stream | backbone | norm stats | seeds | Δ forgetting | p (perm.) | Δ acc | p (perm.) | plasticity "
-                  "(treated / control) | final per task (treated / control) | curve seeds | "
-                  + " | ".join(f"Δ {m.title} | p" for m in MEASURES) + " |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(MEASURES)]
-        lines += [_cell_row(c) for c in analysis.cells if c.contrast is contrast]
+                  "| stream | backbone | norm stats | "
+                  + ("seeds | Δ forgetting | p (perm.) | Δ acc | p (perm.) | plasticity (treated / control) | "
+                     "final per task (treated / control) | " if paired else "")
+                  + "curve seeds | " + " | ".join(f"Δ {m.title} | p" for m in MEASURES) + " |",
+                  "|---|---|---|" + "---|" * (7 * paired + 1) + "---|---|" * len(MEASURES)]
+        lines += [_cell_row(c, paired) for c in rows]
         lines.append("")
     lines += _by_cell_lines(analysis) + _equal_lr_lines(analysis)
     if analysis.pooled:
@@ -151,17 +154,22 @@ def _interval(estimate: Estimate | None) -> str:
     return f"{estimate.mean:+.2f} [{estimate.low:+.2f}, {estimate.high:+.2f}]"
 
 
-def _cell_row(c: CellContrast) -> str:
+def _cell_row(c: CellContrast, paired: bool) -> str:
+    """The contrast in one cell: on the reported runs (where `paired`), then on the lr curves."""
+    matched = [c.matched[m.name] for m in MEASURES]
+    curve_seeds = max((len(m.seeds) for m in matched if m), default=0)
+    return (f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | " + (_paired_cells(c) if paired else "")
+            + f"{curve_seeds} | " + " | ".join(f"{_matched_text(m)} | {_p(m.p_holm) if m else '–'}" for m in matched)
+            + " |")
+
+
+def _paired_cells(c: CellContrast) -> str:
     forgetting, acc = c.comparisons["forgetting"], c.comparisons["acc"]
     seeds = len(forgetting.seeds) if forgetting else 0
     plasticity = " / ".join(f"{side.mean:.1f}" for side in c.plasticity) if c.plasticity else "–"
     final = " / ".join(" ".join(f"{v:.1f}" for v in side) for side in c.final_accuracy) if c.final_accuracy else "–"
-    matched = [c.matched[m.name] for m in MEASURES]
-    curve_seeds = max((len(m.seeds) for m in matched if m), default=0)
-    return (f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {seeds} | "
-            f"{_interval(forgetting.difference if forgetting else None)} | {_p_text(forgetting)} | "
-            f"{_interval(acc.difference if acc else None)} | {_p_text(acc)} | {plasticity} | {final} | {curve_seeds} | "
-            + " | ".join(f"{_matched_text(m)} | {_p(m.p_holm) if m else '–'}" for m in matched) + " |")
+    return (f"{seeds} | {_interval(forgetting.difference if forgetting else None)} | {_p_text(forgetting)} | "
+            f"{_interval(acc.difference if acc else None)} | {_p_text(acc)} | {plasticity} | {final} | ")
 
 
 def _p_text(comparison) -> str:
