@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
+from clbench.cli import main
 from clbench.errors import UsageError
 from clbench.records import SCHEMA_VERSION
 
@@ -206,6 +207,19 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
     text = markdown(analyzed([], len(runs), one_lr), "Test")
     assert ("- split_fashionmnist · efficientnet_lite0 · updated, nanoadam - adamw, forgetting at matched plasticity: "
             "adamw ran fewer than 2 lrs on every seed: run its lr grid") in text
+    # `clbench analyze --figures` draws the curves of 2 lrs that the matched measures read
+    tuning = tmp_path / "tuning"
+    tuning.mkdir()
+    for i, trial in enumerate(trials):
+        tasks = len(trial["config"]["lr"])
+        name = f"{trial['stream']}__{trial['strategy']}__{trial['backbone']}__seed{trial['seed']}__{i}.json"
+        (tuning / name).write_text(json.dumps({**trial, "schema_version": SCHEMA_VERSION,
+                                                           "tasks": [f"t{t}" for t in range(tasks)],
+                                                           "baseline_accuracy": [10.0] * tasks}))
+    assert main(["analyze", str(sweep), "--results", str(tmp_path / "none"), "--trials", str(tuning),
+                 "--out", str(tmp_path / "analysis.md"), "--figures", str(tmp_path / "figures")]) == 0
+    drawn = {path.name.split("__")[1] for path in (tmp_path / "figures").glob("sweep__*__lr_*.png")}
+    assert drawn == {"fashionmnist_mnist", "split_fashionmnist"}
 
 
 def test_a_bare_side_means_the_strategy_at_its_defaults_and_settings_pick_a_variant():
