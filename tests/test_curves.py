@@ -127,6 +127,10 @@ def test_a_curve_has_plateaued_at_the_lrs_whose_last_epoch_gained_under_a_point(
             "0.001: +0.5 / – | 0.001 |") in text
     assert "| adamw | 3 | 0.0001: 70.0, 0.001: 85.0, 0.01: 60.0 | 85.0 (0.001) | 100.0% | – | – |" in text
     assert json.loads(as_json(analysis))["plateaus"][1]["last_epoch_gain"][1] == {"lr": 1e-3, "per_task": [0.5, None]}
+    # a sweep in progress: one lr has run on a seed more; each mean says what it rests on
+    records.append({**curve_record("adamw", 3, 1e-3, 89.0, 10.0), "val_epoch_accuracy": [[70.0]]})
+    text = markdown(analyze([], 0, records, []), "Test")
+    assert "| adamw | 4 | 0.0001: 70.0 (3 seeds), 0.001: 86.0 (4 seeds), 0.01: 60.0 (3 seeds) | 86.0 (0.001) |" in text
 
 
 def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learning():

@@ -123,7 +123,8 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
     if not analysis.plateaus:
         return []
     lines = ["### How far did each strategy learn, and had the new tasks plateaued?", "",
-             "The seed-mean plasticity at every lr of the curve, its top, and the share of the backbone's weights the "
+             "The seed-mean plasticity at every lr of the curve (with its seeds where the lrs have run on unequal numbers "
+             "of them so far), its top, and the share of the backbone's weights the "
              "runs there moved at all (seed mean). The last epoch's gain in the new task's "
              "validation accuracy, in points, task by task (in the stream's order), averaged over the seeds of each lr, "
              "on the rising branch of the lr curve (the lrs up to its top; past it a run stops learning for another "
@@ -136,7 +137,9 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
     for row in analysis.plateaus:
         group = row.group
         norm = norm_stats(group.settings)
-        plasticity = ", ".join(f"{lr:g}: {value:.1f}" for lr, value in row.plasticity.items())
+        uneven = len(set(row.seeds_by_lr.values())) > 1  # a sweep in progress: say what each mean rests on
+        plasticity = ", ".join(f"{lr:g}: {value:.1f}" + (f" ({row.seeds_by_lr[lr]} seeds)" if uneven else "")
+                               for lr, value in row.plasticity.items())
         gains = ", ".join(f"{lr:g}: " + " / ".join("–" if g is None else f"{g:+.1f}" for g in task_gains)
                           for lr, task_gains in row.gains.items()) or "–"
         plateaued = (", ".join(f"{lr:g}" for lr in row.plateaued_at) or "none") if row.gains else "–"
@@ -231,7 +234,8 @@ def as_json(analysis: Analysis) -> str:
                       "strategy": row.strategy, "seeds": row.seeds,
                       "peak": {"lr": row.peak_lr, "plasticity": row.peak_plasticity,
                                "fraction_changed": row.changed_at_peak},
-                      "plasticity": [{"lr": lr, "plasticity": value} for lr, value in row.plasticity.items()],
+                      "plasticity": [{"lr": lr, "plasticity": value, "seeds": row.seeds_by_lr.get(lr)}
+                                     for lr, value in row.plasticity.items()],
                       "last_epoch_gain": [{"lr": lr, "per_task": list(gains)} for lr, gains in row.gains.items()]}
                      for row in analysis.plateaus],
         "pooled": [{"contrast": p.contrast.name, "norm_stats": p.norm, "measure": p.metric,

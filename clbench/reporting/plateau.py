@@ -15,7 +15,7 @@ read the same: its top is the best of them.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clbench.reporting.curves import CurveGroup, Point
 
@@ -33,6 +33,7 @@ class Plateau:
     gains: dict[float, tuple[float | None, ...]]
     seeds: int  # the fewest seeds behind a gain (behind the top where no run validated after every epoch)
     changed_at_peak: float | None = None  # the seed-mean share of the backbone's weights moved at peak_lr
+    seeds_by_lr: dict[float, int] = field(default_factory=dict)  # the seeds behind each lr's plasticity
 
     @property
     def plateaued_at(self) -> list[float]:
@@ -57,7 +58,8 @@ def plateaus(groups: list[CurveGroup]) -> list[Plateau]:
             changed = [point.fraction_changed for point in points
                        if point.lr == peak_lr and point.fraction_changed is not None]
             rows.append(Plateau(group, strategy, peak_lr, top, dict(sorted(plasticity.items())), gains, seeds,
-                                sum(changed) / len(changed) if changed else None))
+                                sum(changed) / len(changed) if changed else None,
+                                {lr: sum(point.lr == lr for point in points) for lr in sorted(plasticity)}))
     return rows
 
 
