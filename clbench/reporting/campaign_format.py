@@ -138,7 +138,7 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
         group = row.group
         norm = norm_stats(group.settings)
         uneven = len(set(row.seeds_by_lr.values())) > 1  # a sweep in progress: say what each mean rests on
-        plasticity = ", ".join(f"{lr:g}: {value:.1f}" + (f" ({row.seeds_by_lr[lr]} seeds)" if uneven else "")
+        plasticity = ", ".join(f"{lr:g}: {value:.1f}" + (_seeds_text(row.seeds_by_lr[lr]) if uneven else "")
                                for lr, value in row.plasticity.items())
         gains = ", ".join(f"{lr:g}: " + " / ".join("–" if g is None else f"{g:+.1f}" for g in task_gains)
                           for lr, task_gains in row.gains.items()) or "–"
@@ -147,6 +147,10 @@ def _plateau_lines(analysis: Analysis) -> list[str]:
         lines.append(f"| {group.stream} | {group.backbone} | {norm} | {row.strategy} | {row.seeds} | {plasticity} | "
                      f"{row.peak_plasticity:.1f} ({row.peak_lr:g}) | {changed} | {gains} | {plateaued} |")
     return lines + [""]
+
+
+def _seeds_text(seeds: int) -> str:
+    return f" ({seeds} seed{'s' * (seeds != 1)})"
 
 
 def _interval(estimate: Estimate | None) -> str:
