@@ -214,8 +214,8 @@ def test_the_analysis_reads_the_sweep_trials_and_holm_corrects_each_measure(tmp_
         tasks = len(trial["config"]["lr"])
         name = f"{trial['stream']}__{trial['strategy']}__{trial['backbone']}__seed{trial['seed']}__{i}.json"
         (tuning / name).write_text(json.dumps({**trial, "schema_version": SCHEMA_VERSION,
-                                                           "tasks": [f"t{t}" for t in range(tasks)],
-                                                           "baseline_accuracy": [10.0] * tasks}))
+                                               "tasks": [f"t{t}" for t in range(tasks)],
+                                               "baseline_accuracy": [10.0] * tasks}))
     assert main(["analyze", str(sweep), "--results", str(tmp_path / "none"), "--trials", str(tuning),
                  "--out", str(tmp_path / "analysis.md"), "--figures", str(tmp_path / "figures")]) == 0
     drawn = {path.name.split("__")[1] for path in (tmp_path / "figures").glob("sweep__*__lr_*.png")}
