@@ -220,17 +220,22 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
     panels = ((left, lambda p: p.plasticity, lambda p: p.forgetting, "plasticity", "forgetting"),
               (right, lambda p: p.new_acc, lambda p: p.old_acc, None, None))
+    zooms = []
     for ax, x_of, y_of, x_metric, y_metric in panels:
-        reach = []
+        curves = {}
         for strategy, seeds in sorted(group.curves.items()):
             lrs, xs = _by_lr(seeds, x_of)
             ys = _by_lr(seeds, y_of)[1]
-            if not xs or len(xs) != len(ys):
-                continue
-            reach.append(max(x.mean for x in xs))
-            ax.errorbar([x.mean for x in xs], [y.mean for y in ys], xerr=_error_bars(xs), yerr=_error_bars(ys),
-                        marker="o", ms=3, capsize=2, elinewidth=0.8, color=colours[strategy],
-                        label=f"{strategy} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            if xs and len(xs) == len(ys):
+                curves[strategy] = lrs, xs, ys
+        low = _rising_branches_low(list(curves.values()))
+        for strategy, (lrs, xs, ys) in curves.items():
+            shown = [i for i, x in enumerate(xs) if low is None or x.mean >= low]
+            label = f"{strategy} ({len(group.curves[strategy])} seed{'s' * (len(group.curves[strategy]) > 1)})"
+            ax.plot([x.mean for x in xs], [y.mean for y in ys], marker="o", ms=3, color=colours[strategy], label=label)
+            ax.errorbar([xs[i].mean for i in shown], [ys[i].mean for i in shown], xerr=_error_bars([xs[i] for i in shown]),
+                        yerr=_error_bars([ys[i] for i in shown]), fmt="none", capsize=2, elinewidth=0.8,
+                        color=colours[strategy])
             for lr, x, y in zip(lrs, xs, ys):
                 ax.annotate(f"{lr:g}", (x.mean, y.mean), fontsize=6, color=colours[strategy],
                             xytext=(2, 2), textcoords="offset points")
@@ -239,8 +244,9 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
                 x = mean_interval([r["metrics"][x_metric] for r in row.records]).mean
                 y = mean_interval([r["metrics"][y_metric] for r in row.records]).mean
                 ax.plot([x], [y], marker="*", ms=14, color=colours[strategy], mec="black")
-        if len(reach) >= 2:
-            ax.axvline(min(reach), color="grey", ls="--", lw=1)
+        if len(curves) >= 2:
+            ax.axvline(min(max(x.mean for x in xs) for _, xs, _ in curves.values()), color="grey", ls="--", lw=1)
+        zooms.append((ax, list(curves.values()), low))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     matched = matched_plasticity(group)
@@ -250,10 +256,39 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
     left.set_ylabel("forgetting (points)")
     right.set_xlabel("final accuracy on the last task (%)")
     right.set_ylabel("final accuracy on the tasks before it (%)")
+    for ax, curves, low in zooms:
+        if low is not None:
+            _zoom(ax, curves, low)
     return figure, ("each strategy's lr grid (labels: lr): mean over seeds and 95% interval in both directions; stars: "
                     "its tuned runs' mean;\ndashed: the most every seed-mean curve reaches, where clbench analyze "
                     "compares them (and over the range below it both reach); dotted: the highest plasticity every "
                     "single-seed curve reaches")
+
+
+def _rising_branches_low(curves: list[tuple[list[float], list[Estimate], list[Estimate]]]) -> float | None:
+    """Where the plane starts when an lr past a curve's top has collapsed (its x left of every
+    curve's rising branch, the lrs up to the curve's top), which would otherwise squeeze every other
+    point into a corner; None when no point lies left of them."""
+    if not curves:
+        return None
+    rising = [x.mean for lrs, xs, _ in curves
+              for lr, x in zip(lrs, xs) if lr <= lrs[max(range(len(xs)), key=lambda i: xs[i].mean)]]
+    low = min(rising)
+    return low if any(x.mean < low for _, xs, _ in curves for x in xs) else None
+
+
+def _zoom(ax, curves: list[tuple[list[float], list[Estimate], list[Estimate]]], low: float) -> None:
+    """The plane from x = `low` rightwards, the y range of the points there; says what it leaves off."""
+    points = [(x, y) for _, xs, ys in curves for x, y in zip(xs, ys)]
+    shown = [y for x, y in points if x.mean >= low]
+    high = max(x.mean for x, _ in points)
+    bottom = min(y.mean if y.low is None else y.low for y in shown)
+    top = max(y.mean if y.high is None else y.high for y in shown)
+    ax.set_xlim(low - max(0.05 * (high - low), 0.5), high + max(0.05 * (high - low), 0.5))
+    ax.set_ylim(bottom - max(0.05 * (top - bottom), 0.5), top + max(0.05 * (top - bottom), 0.5))
+    off = len(points) - len(shown)
+    ax.set_xlabel(f"{ax.get_xlabel()}\n(off the axis: {off} point{'s' * (off != 1)} past a curve's top, "
+                  f"left of {low:.1f})")
 
 
 def _error_bars(estimates: list[Estimate]) -> list[list[float]]:
