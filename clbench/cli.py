@@ -122,12 +122,11 @@ def _analyze(args) -> int:
                   args.out)
     if args.figures:
         from clbench.reporting.campaign_plots import plot_analysis
-        from clbench.reporting.curves import lr_curves
+        from clbench.reporting.curves import drawn_curves
         from clbench.reporting.plots import plot_curves
 
         paths = plot_analysis(analysis, args.figures, args.file.stem)
-        # curves of 2 lrs and more, as the matched measures read them (a sweep cut before its third lr)
-        paths += plot_curves(lr_curves(trials, min_points=2), [], args.figures, prefix=f"{args.file.stem}__")
+        paths += plot_curves(drawn_curves(trials), [], args.figures, prefix=f"{args.file.stem}__")
         for path in paths:
             print(path, file=sys.stderr if args.out is None else sys.stdout)
     return 0

@@ -146,3 +146,13 @@ def test_a_curve_past_its_highest_plasticity_has_not_plateaued_but_stopped_learn
     assert list(row.gains) == [1e-4, 1e-3, 1e-2]  # up to the highest lr at the peak, 80
     assert (row.peak_lr, row.peak_plasticity) == (1e-2, 80.0)
     assert row.plateaued_at == []
+
+
+def test_figures_of_curves_that_share_stream_backbone_and_norm_statistics_are_named_apart():
+    from clbench.reporting.curves import figure_stems
+
+    groups = [("s", "b", {"freeze_norm_stats": True, "epochs": epochs, "lr": None}) for epochs in (3, 30)]
+    groups.append(("s", "b", {"freeze_norm_stats": False, "epochs": 3, "lr": None}))  # alone: its name as before
+    assert figure_stems("sweep__", groups) == ["sweep__s__b__freeze_norm_stats-True__epochs-3",
+                                               "sweep__s__b__freeze_norm_stats-True__epochs-30",
+                                               "sweep__s__b__freeze_norm_stats-False"]

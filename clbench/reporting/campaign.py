@@ -150,10 +150,10 @@ def of_cell(analysis: Analysis, cell: Cell, trials: list[dict]) -> Analysis:
     return replace(analysis, cells=[c for c in analysis.cells if c.cell == cell], pooled=[],
                    trials=len(cell_trials), trial_hours=_hours(cell_trials),
                    drift=[d for d in analysis.drift if d[0] == cell], drift_pooled=[],
-                   plateaus=[p for p in analysis.plateaus if _cell_of_curves(p.group) == cell])
+                   plateaus=[p for p in analysis.plateaus if cell_of_curves(p.group) == cell])
 
 
-def _cell_of_curves(group: CurveGroup) -> Cell:
+def cell_of_curves(group: CurveGroup) -> Cell:
     settings = identifying(group.settings)
     return Cell(group.stream, group.backbone, {key: settings.get(key) for key in RUN_SETTINGS})
 

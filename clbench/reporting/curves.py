@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from clbench.assignments import value_text
 from clbench.reporting.leaderboard import table_settings
 from clbench.records import (config_hash, curve_settings, differing_keys, file_stem, load_records, one_value,
                              strategy_label)
@@ -49,10 +50,18 @@ class CurveGroup:
         return f"{self.stream} · {self.backbone}"
 
 
-def figure_stem(prefix: str, stream: str, backbone: str, settings: dict) -> str:
-    """The file-name stem of the figures of the lr curves of one stream, backbone and settings
-    (`clbench plot`, `clbench analyze --figures`); `prefix`: a sweep's, or ""."""
-    return file_stem(f"{prefix}{stream}", backbone, f"freeze_norm_stats-{settings.get('freeze_norm_stats')}")
+def figure_stems(prefix: str, groups: list[tuple[str, str, dict]]) -> list[str]:
+    """The file-name stems of the figures of the lr curves of each (stream, backbone, settings) drawn
+    together (`clbench plot`, `clbench analyze --figures`): stream, backbone and norm statistics, then,
+    where several share those, the settings that tell them apart ("epochs-30"); `prefix`: a sweep's, or ""."""
+    bases = [file_stem(f"{prefix}{stream}", backbone, f"freeze_norm_stats-{settings.get('freeze_norm_stats')}")
+             for stream, backbone, settings in groups]
+    stems = []
+    for base, (_, _, settings) in zip(bases, groups):
+        sharing = [other for other_base, (_, _, other) in zip(bases, groups) if other_base == base]
+        telling = sorted(differing_keys(sharing))
+        stems.append(file_stem(base, *(f"{key}-{value_text(settings.get(key))}" for key in telling)))
+    return stems
 
 
 def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], list[str]]:
@@ -62,6 +71,12 @@ def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], li
         return [], []
     records, problems = load_records(folder)
     return [group for group in lr_curves(records) if stream is None or group.stream == stream], problems
+
+
+def drawn_curves(trials: list[dict]) -> list[CurveGroup]:
+    """The lr curves a campaign's figures draw: those of 2 lrs and more, as the matched measures read
+    them (a sweep cut before its third lr still gets its figures)."""
+    return lr_curves(trials, min_points=2)
 
 
 def lr_curves(records: list[dict], min_points: int = 3) -> list[CurveGroup]:

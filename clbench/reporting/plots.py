@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 from clbench.atomic import write_bytes_atomically  # noqa: E402
 from clbench.records import file_stem  # noqa: E402
-from clbench.reporting.curves import CurveGroup, Point, figure_stem  # noqa: E402
+from clbench.reporting.curves import CurveGroup, Point, figure_stems  # noqa: E402
 from clbench.reporting.leaderboard import Row, Table  # noqa: E402
 from clbench.reporting.stats import Estimate, mean_interval  # noqa: E402
 
@@ -159,10 +159,10 @@ def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path, pr
     tuned table) marked on both. `prefix` starts every file name (a sweep's, so that its figures
     do not replace those of other curves of the same stream and backbone)."""
     written = []
-    for group in groups:
+    stems = figure_stems(prefix, [(group.stream, group.backbone, group.settings) for group in groups])
+    for group, stem in zip(groups, stems):
         tuned = _tuned_rows(group, tables)
         colours = {strategy: plt.get_cmap("tab10")(i % 10) for i, strategy in enumerate(sorted(group.curves))}
-        stem = figure_stem(prefix, group.stream, group.backbone, group.settings)
         for name, draw in (("lr_sensitivity", _lr_sensitivity), ("plasticity_forgetting", _plasticity_forgetting)):
             figure, caption = draw(group, tuned, colours)
             figure.suptitle(f"{group.title()}\n{caption}", fontsize=10)

@@ -8,13 +8,14 @@ and the trials behind them, linked."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from clbench.errors import UsageError
 from clbench.records import strategy_label
-from clbench.reporting.campaign import Analysis, Cell, cell_of, of_cell
+from clbench.reporting.campaign import Analysis, Cell, cell_of, cell_of_curves, of_cell
 from clbench.reporting.campaign_format import markdown
-from clbench.reporting.curves import figure_stem
+from clbench.reporting.curves import drawn_curves, figure_stems
 from clbench.reporting.leaderboard import differing_keys
 from clbench.site.markdown import link, slug
 from clbench.site.records import records_block, site_path
@@ -46,13 +47,14 @@ def campaign_pages(results: Path, all_trials: list[dict]) -> dict[str, str]:
             continue
         folder = f"{FOLDER}/{file.stem}"
         telling = differing_keys([cell.settings for cell, _ in analysis.drift])  # what tells cells apart
+        figures = _cell_figures(results, file.stem, trials)
         cells = {}
         for cell, _ in analysis.drift:
             named = [f"{key}={cell.settings.get(key)}" for key in telling if key != "freeze_norm_stats"]
             page = f"{folder}/{slug(cell.stream, cell.backbone, 'norm-' + cell.norm, *named)}.md"
             cells[page] = cell, " · ".join([cell.stream, cell.backbone, f"norm statistics {cell.norm}", *named])
-            pages[page] = _cell_page(file, results, analysis, *cells[page], trials, page)
-        pages[f"{folder}/index.md"] = _campaign_page(file, results, analysis, cells)
+            pages[page] = _cell_page(file, results, analysis, *cells[page], trials, figures(cell), page)
+        pages[f"{folder}/index.md"] = _campaign_page(file, results, analysis, cells, figures)
         listed.append((file, folder, len(cells)))
     lines = ["# Campaigns", "",
              "Each campaign is a sweep run to answer one question; its page gives the contrasts over every cell and "
@@ -65,7 +67,8 @@ def campaign_pages(results: Path, all_trials: list[dict]) -> dict[str, str]:
     return pages
 
 
-def _campaign_page(file: Path, results: Path, analysis: Analysis, cells: dict[str, tuple[Cell, str]]) -> str:
+def _campaign_page(file: Path, results: Path, analysis: Analysis, cells: dict[str, tuple[Cell, str]],
+                   figures: Callable[[Cell], list[Path]]) -> str:
     page = f"{FOLDER}/{file.stem}/index.md"
     notes = [line.removeprefix("#").removeprefix(" ") for line in file.read_text().splitlines()
              if line.startswith("#")]
@@ -73,7 +76,7 @@ def _campaign_page(file: Path, results: Path, analysis: Analysis, cells: dict[st
              f"Sweep file [{file.relative_to(results.parent)}]({link(site_path(file, results), page)}); its notes, "
              "with the commands that make its records:", "", "```text", *notes, "```", "", "## Cells", ""]
     lines += [f"- [{title}]({link(cell_page, page)})" for cell_page, (_, title) in cells.items()]
-    cell_figures = {figure for cell, _ in cells.values() for figure in _cell_figures(results, file.stem, cell)}
+    cell_figures = {figure for cell, _ in cells.values() for figure in figures(cell)}
     forest = sorted(set((results / "figures").rglob(f"{file.stem}__*.png")) - cell_figures)
     if forest:
         lines += ["", "## Forest plots", ""]
@@ -82,11 +85,11 @@ def _campaign_page(file: Path, results: Path, analysis: Analysis, cells: dict[st
 
 
 def _cell_page(file: Path, results: Path, analysis: Analysis, cell: Cell, title: str, trials: list[dict],
-               page: str) -> str:
+               figures: list[Path], page: str) -> str:
     lines = [f"# {file.stem}: {title}", "",
              f"A cell of campaign [{file.stem}](index.md). Settings: "
              + ", ".join(f"{key}={value}" for key, value in cell.settings.items() if value is not None) + ".", ""]
-    for figure in _cell_figures(results, file.stem, cell):
+    for figure in figures:
         lines += [f"![{figure.stem}]({link(site_path(figure, results), page)})", ""]
     lines += [markdown(of_cell(analysis, cell, trials), "Contrasts in this cell"), "", "## Trials behind the curves", ""]
     by_strategy: dict[str, list[dict]] = defaultdict(list)
@@ -98,6 +101,13 @@ def _cell_page(file: Path, results: Path, analysis: Analysis, cell: Cell, title:
     return "\n".join(lines) + "\n"
 
 
-def _cell_figures(results: Path, stem: str, cell: Cell) -> list[Path]:
-    """The cell's lr-sensitivity and plasticity-forgetting figures (clbench analyze --figures)."""
-    return sorted((results / "figures").rglob(f"{figure_stem(stem + '__', cell.stream, cell.backbone, cell.settings)}__*.png"))
+def _cell_figures(results: Path, stem: str, trials: list[dict]) -> Callable[[Cell], list[Path]]:
+    """Each cell's lr-sensitivity and plasticity-forgetting figures, named as `clbench analyze
+    --figures` names them from the campaign's trials."""
+    groups = drawn_curves(trials)
+    stems = figure_stems(f"{stem}__", [(group.stream, group.backbone, group.settings) for group in groups])
+
+    def of(cell: Cell) -> list[Path]:
+        return sorted(figure for group, name in zip(groups, stems) if cell_of_curves(group) == cell
+                      for figure in (results / "figures").rglob(f"{name}__*.png"))
+    return of
