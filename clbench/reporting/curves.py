@@ -50,17 +50,24 @@ class CurveGroup:
         return f"{self.stream} · {self.backbone}"
 
 
+MAX_NAMED_SETTINGS = 2  # more make file names too long to read (or to write)
+
+
 def figure_stems(prefix: str, groups: list[tuple[str, str, dict]]) -> list[str]:
     """The file-name stems of the figures of the lr curves of each (stream, backbone, settings) drawn
     together (`clbench plot`, `clbench analyze --figures`): stream, backbone and norm statistics, then,
-    where several share those, the settings that tell them apart ("epochs-30"); `prefix`: a sweep's, or ""."""
+    where several share those, the settings that tell them apart ("epochs-30"), or where more than
+    MAX_NAMED_SETTINGS do, a hash of the group's settings ("settings-1a2b3c4d"); `prefix`: a sweep's, or ""."""
     bases = [file_stem(f"{prefix}{stream}", backbone, f"freeze_norm_stats-{settings.get('freeze_norm_stats')}")
              for stream, backbone, settings in groups]
     stems = []
     for base, (_, _, settings) in zip(bases, groups):
         sharing = [other for other_base, (_, _, other) in zip(bases, groups) if other_base == base]
         telling = sorted(differing_keys(sharing))
-        stems.append(file_stem(base, *(f"{key}-{value_text(settings.get(key))}" for key in telling)))
+        if len(telling) > MAX_NAMED_SETTINGS:
+            stems.append(file_stem(base, f"settings-{config_hash(settings)}"))
+        else:
+            stems.append(file_stem(base, *(f"{key}-{value_text(settings.get(key))}" for key in telling)))
     return stems
 
 
