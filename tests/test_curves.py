@@ -153,10 +153,10 @@ def test_figures_of_curves_that_share_stream_backbone_and_norm_statistics_are_na
 
     groups = [("s", "b", {"freeze_norm_stats": True, "epochs": epochs, "lr": None}) for epochs in (3, 30)]
     groups.append(("s", "b", {"freeze_norm_stats": False, "epochs": 3, "lr": None}))  # alone: its name as before
-    assert figure_stems("sweep__", groups) == ["sweep__s__b__freeze_norm_stats-True__epochs-3",
-                                               "sweep__s__b__freeze_norm_stats-True__epochs-30",
-                                               "sweep__s__b__freeze_norm_stats-False"]
+    assert figure_stems("sweep__", groups) == [("sweep__s__b__freeze_norm_stats-True__epochs-3", {"epochs": 3}),
+                                               ("sweep__s__b__freeze_norm_stats-True__epochs-30", {"epochs": 30}),
+                                               ("sweep__s__b__freeze_norm_stats-False", {})]
     many = [("s", "b", {"freeze_norm_stats": True, "epochs": e, "batch_size": 2 * e, "val_fraction": e / 100})
             for e in (3, 30)]  # three settings tell them apart: a hash of each group's settings names it
-    stems = figure_stems("", many)
+    stems = [stem for stem, _ in figure_stems("", many)]
     assert len(set(stems)) == 2 and all(stem.startswith("s__b__freeze_norm_stats-True__settings-") for stem in stems)

@@ -53,22 +53,22 @@ class CurveGroup:
 MAX_NAMED_SETTINGS = 2  # more make file names too long to read (or to write)
 
 
-def figure_stems(prefix: str, groups: list[tuple[str, str, dict]]) -> list[str]:
-    """The file-name stems of the figures of the lr curves of each (stream, backbone, settings) drawn
-    together (`clbench plot`, `clbench analyze --figures`): stream, backbone and norm statistics, then,
-    where several share those, the settings that tell them apart ("epochs-30"), or where more than
-    MAX_NAMED_SETTINGS do, a hash of the group's settings ("settings-1a2b3c4d"); `prefix`: a sweep's, or ""."""
+def figure_stems(prefix: str, groups: list[tuple[str, str, dict]]) -> list[tuple[str, dict]]:
+    """The file-name stem of the figures of the lr curves of each (stream, backbone, settings) drawn
+    together (`clbench plot`, `clbench analyze --figures`), and the settings that tell the group apart
+    from others of its stream, backbone and norm statistics: the stem is those three, then the telling
+    settings ("epochs-30"), or where more than MAX_NAMED_SETTINGS tell it apart, a hash of the group's
+    settings ("settings-1a2b3c4d"); `prefix`: a sweep's, or ""."""
     bases = [file_stem(f"{prefix}{stream}", backbone, f"freeze_norm_stats-{settings.get('freeze_norm_stats')}")
              for stream, backbone, settings in groups]
-    stems = []
+    named = []
     for base, (_, _, settings) in zip(bases, groups):
         sharing = [other for other_base, (_, _, other) in zip(bases, groups) if other_base == base]
-        telling = sorted(differing_keys(sharing))
-        if len(telling) > MAX_NAMED_SETTINGS:
-            stems.append(file_stem(base, f"settings-{config_hash(settings)}"))
-        else:
-            stems.append(file_stem(base, *(f"{key}-{value_text(settings.get(key))}" for key in telling)))
-    return stems
+        telling = {key: settings.get(key) for key in sorted(differing_keys(sharing))}
+        parts = ([f"settings-{config_hash(settings)}"] if len(telling) > MAX_NAMED_SETTINGS
+                 else [f"{key}-{value_text(value)}" for key, value in telling.items()])
+        named.append((file_stem(base, *parts), telling))
+    return named
 
 
 def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], list[str]]:

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
+from clbench.assignments import value_text  # noqa: E402
 from clbench.atomic import write_bytes_atomically  # noqa: E402
 from clbench.records import file_stem  # noqa: E402
 from clbench.reporting.curves import CurveGroup, Point, figure_stems  # noqa: E402
@@ -159,13 +160,14 @@ def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path, pr
     tuned table) marked on both. `prefix` starts every file name (a sweep's, so that its figures
     do not replace those of other curves of the same stream and backbone)."""
     written = []
-    stems = figure_stems(prefix, [(group.stream, group.backbone, group.settings) for group in groups])
-    for group, stem in zip(groups, stems):
+    named = figure_stems(prefix, [(group.stream, group.backbone, group.settings) for group in groups])
+    for group, (stem, telling) in zip(groups, named):
+        title = " · ".join([group.title(), *(f"{key}={value_text(value)}" for key, value in telling.items())])
         tuned = _tuned_rows(group, tables)
         colours = {strategy: plt.get_cmap("tab10")(i % 10) for i, strategy in enumerate(sorted(group.curves))}
         for name, draw in (("lr_sensitivity", _lr_sensitivity), ("plasticity_forgetting", _plasticity_forgetting)):
             figure, caption = draw(group, tuned, colours)
-            figure.suptitle(f"{group.title()}\n{caption}", fontsize=10)
+            figure.suptitle(f"{title}\n{caption}", fontsize=10)
             path = Path(out_dir) / f"{stem}__{name}.png"
             save_figure(figure, path)
             written.append(path)

@@ -105,9 +105,9 @@ def _cell_figures(results: Path, stem: str, trials: list[dict]) -> Callable[[Cel
     """Each cell's lr-sensitivity and plasticity-forgetting figures, named as `clbench analyze
     --figures` names them from the campaign's trials."""
     groups = drawn_curves(trials)
-    stems = figure_stems(f"{stem}__", [(group.stream, group.backbone, group.settings) for group in groups])
+    named = figure_stems(f"{stem}__", [(group.stream, group.backbone, group.settings) for group in groups])
 
     def of(cell: Cell) -> list[Path]:
-        return sorted(figure for group, name in zip(groups, stems) if cell_of_curves(group) == cell
+        return sorted(figure for group, (name, _) in zip(groups, named) if cell_of_curves(group) == cell
                       for figure in (results / "figures").rglob(f"{name}__*.png"))
     return of
