@@ -202,7 +202,7 @@ def _lr_sensitivity(group: CurveGroup, tuned: dict[str, Row], colours):
         for strategy, seeds in sorted(group.curves.items()):
             lrs, estimates = _by_lr(seeds, value)
             ax.errorbar(lrs, [e.mean for e in estimates], yerr=_error_bars(estimates), marker="o", ms=3, capsize=2,
-                        color=colours[strategy], label=f"{strategy} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+                        color=colours[strategy], label=_curve_label(strategy, seeds))
             if strategy in tuned:
                 ax.axvline(tuned[strategy].config["lr"][0], color=colours[strategy], ls=":", lw=1)
         ax.set_xscale("log")
@@ -233,8 +233,8 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
         low = _rising_branches_low(list(curves.values()))
         for strategy, (lrs, xs, ys) in curves.items():
             shown = [i for i, x in enumerate(xs) if low is None or x.mean >= low]
-            label = f"{strategy} ({len(group.curves[strategy])} seed{'s' * (len(group.curves[strategy]) > 1)})"
-            ax.plot([x.mean for x in xs], [y.mean for y in ys], marker="o", ms=3, color=colours[strategy], label=label)
+            ax.plot([x.mean for x in xs], [y.mean for y in ys], marker="o", ms=3, color=colours[strategy],
+                    label=_curve_label(strategy, group.curves[strategy]))
             ax.errorbar([xs[i].mean for i in shown], [ys[i].mean for i in shown], xerr=_error_bars([xs[i] for i in shown]),
                         yerr=_error_bars([ys[i] for i in shown]), fmt="none", capsize=2, elinewidth=0.8,
                         color=colours[strategy])
@@ -265,6 +265,10 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
                     "its tuned runs' mean;\ndashed: the most every seed-mean curve reaches, where clbench analyze "
                     "compares them (and over the range below it both reach); dotted: the highest plasticity every "
                     "single-seed curve reaches")
+
+
+def _curve_label(strategy: str, seeds: dict[int, list[Point]]) -> str:
+    return f"{strategy} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
 
 
 def _rising_branches_low(curves: list[tuple[list[float], list[Estimate], list[Estimate]]]) -> float | None:
