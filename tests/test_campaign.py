@@ -291,6 +291,37 @@ def test_a_contrast_at_equal_lr_pairs_the_seeds_both_sides_ran_at_that_lr():
     assert row.changed == (pytest.approx(0.03), pytest.approx(0.065))
 
 
+def test_a_contrast_with_the_frozen_backbone_reads_each_lr_of_the_curve_against_its_run_on_the_seed():
+    def trial(strategy, seed, lr, plasticity, forgetting, old_acc, changed):
+        return {"stream": "fashionmnist_mnist", "strategy": strategy, "backbone": "efficientnet_lite0",
+                "optimizer": None, "seed": seed, "status": "completed", "effective": {"device": "cpu"},
+                "config": {"epochs": 2, "lr": [lr, lr]}, "timing": {"wall_s": 60.0},
+                "metrics": {"plasticity": plasticity, "forgetting": forgetting, "acc": plasticity - forgetting / 2,
+                            "fraction_changed": changed},
+                "accuracy_matrix": [[plasticity, 10.0], [old_acc, plasticity]]}
+
+    floor = {0: 80.0, 1: 82.0, 2: 78.0}  # each seed's frozen-backbone plasticity: the seed's data
+    trials = [trial("frozen", seed, 0.01, p, 0.0, p, 0.0) for seed, p in floor.items()]
+    trials += [trial("nanoadam", seed, lr, p + gain, forgetting, p + gain - forgetting, 0.03)
+               for seed, p in floor.items() for lr, gain, forgetting in ((1e-3, 2.0, 1.0), (3e-3, 5.0 + seed, 4.0))]
+    result = analyze([], 0, trials, [parse_contrast("nanoadam - frozen"), parse_contrast("nanoadam - adamw")])
+    (cell,) = result.cells
+    assert cell.floor and cell.matched == {m.name: None for m in MEASURES} and cell.unmatched == {}
+    low, high = cell.at_equal_lr  # every lr of the curve, though the floor ran only its own
+    assert (low.lr, high.lr) == (1e-3, 3e-3) and low.differences["plasticity"].n == 3
+    assert low.differences["plasticity"].mean == pytest.approx(2.0) and low.differences["plasticity"].low is not None
+    assert high.differences["plasticity"].mean == pytest.approx(6.0)  # 5 + the seeds' 0, 1, 2
+    assert high.differences["forgetting"].mean == pytest.approx(4.0)
+    assert high.differences["old_acc"].mean == pytest.approx(2.0)  # 6 more learnt, 4 forgotten
+    assert low.changed == (pytest.approx(0.03), 0.0)
+    text = markdown(result, "Test")
+    assert "### nanoadam - frozen" not in text and "Matched measures by cell" not in text  # nothing to match
+    rows = text[text.index("### Against the frozen backbone"):].split("\n\n")[2].splitlines()[2:]
+    assert [row.split(" | ")[3:6] for row in rows] == [["nanoadam - frozen", "0.001", "3"],
+                                                        ["nanoadam - frozen", "0.003", "3"]]
+    assert json.loads(as_json(result))["cells"][0]["floor"] is True
+
+
 def test_a_strategy_run_at_one_lr_so_far_is_read_for_its_plateau_task_by_task():
     def trial(seed, gains_by_task):
         return {"stream": "fashionmnist_mnist", "strategy": "nanoadam", "backbone": "efficientnet_lite0",

@@ -19,6 +19,8 @@ def test_each_curve_is_kept_up_to_its_highest_plasticity():
     other_seed = [run("adamw", 1, 1e-4, 50, 10, 1, 1, 1), run("adamw", 1, 1e-3, 40, 10, 1, 1, 1)]
     kept = rising_branch([*reversed(curve), *other_seed])
     assert [(r["seed"], r["config"]["lr"][0]) for r in kept] == [(0, 1e-4), (0, 1e-3), (1, 1e-4)]
+    tied = [run("adamw", 2, lr, p, 10, 1, 1, 1) for lr, p in ((1e-4, 60), (1e-3, 98), (1e-2, 98))]
+    assert [r["config"]["lr"][0] for r in rising_branch(tied)] == [1e-4, 1e-3]  # the first lr at the top ends it
 
 
 def test_the_measure_ordered_like_forgetting_has_rho_one_and_others_less():

@@ -10,7 +10,10 @@ backbone x run settings, e.g. norm statistics frozen or not):
 - which drift measure (weights' l2, fraction changed, old heads' KL) tracks forgetting over all the
   cell's runs and trials (clbench.reporting.drift);
 - how far each strategy learnt (its lr curve's top) and whether its new-task validation accuracy had
-  plateaued at each lr (clbench.reporting.plateau).
+  plateaued at each lr (clbench.reporting.plateau);
+- a contrast against a floor (a control that moves no backbone weight, the frozen backbone: one run
+  a seed, at the lr of its heads) has no curve to match: each lr of the treated curve is read
+  against the floor's run on the same seed.
 
 The pooled model: each cell's mean paired difference, with its variance s^2/n over seeds, combined
 by a random-effects meta-analysis (statsmodels' combine_effects): the Paule-Mandel between-cell
@@ -32,7 +35,7 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from clbench.reporting.contrasts import Contrast, side_records
-from clbench.reporting.curves import CurveGroup, lr_curves, point_of
+from clbench.reporting.curves import CurveGroup, Point, lr_curves, point_of
 from clbench.reporting.drift import PooledTracking, Tracking, pooled_tracking, rising_branch, tracking
 from clbench.reporting.leaderboard import RUN_SETTINGS
 from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference, unmatched_reason
@@ -69,13 +72,15 @@ def cell_of(record: dict) -> Cell:
 
 
 EQUAL_LR_METRICS = ("plasticity", "forgetting", "acc")
+FLOOR_METRICS = (*EQUAL_LR_METRICS, "old_acc")  # what fine-tuning leaves of the old tasks, against never moving
 
 
 @dataclass(frozen=True)
 class AtEqualLr:
-    """A contrast at one lr both sides' curves ran: the control differs from the treated in one thing."""
+    """A contrast at one lr both sides' curves ran (the control differs from the treated in one
+    thing), or at one lr of the treated curve against a floor's run."""
     lr: float
-    differences: dict[str, Estimate]  # by EQUAL_LR_METRICS: the mean of the per-seed differences, t-interval
+    differences: dict[str, Estimate | None]  # by metric: the mean of the per-seed differences, t-interval
     changed: tuple[float | None, float | None]  # (treated, control): share of the backbone's weights moved, seed mean
 
 
@@ -89,6 +94,7 @@ class CellContrast:
     matched: dict[str, MatchedDifference | None]  # by measure, on the tuning curves; p Holm-corrected
     unmatched: dict[str, str]  # by measure, why the curves have no matched difference and what to run for one
     at_equal_lr: list[AtEqualLr] = ()  # on the tuning curves, at every lr both ran on a common seed
+    floor: bool = False  # the control moved no backbone weight: at_equal_lr reads each treated lr against it
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,9 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], c
         final = tuple([sum(r["accuracy_matrix"][-1][j] for r in side) / len(side)
                        for j in range(len(side[0]["accuracy_matrix"][-1]))] for side in sides)
     curves = (_curves(treated_trials), _curves(control_trials))
+    if _is_floor(curves[1]):
+        return CellContrast(cell, contrast, comparisons, plasticity, final, {m.name: None for m in MEASURES}, {},
+                            _against_floor(*curves), floor=True)
     matched = {measure.name: matched_difference(*curves, measure) for measure in MEASURES}
     names = tuple(side.strip() for side in contrast.name.split(" - "))
     unmatched = {measure.name: why for measure in MEASURES
@@ -205,7 +214,21 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], c
                         _at_equal_lrs(*curves))
 
 
-def _at_equal_lrs(treated: dict[int, list], control: dict[int, list]) -> list[AtEqualLr]:
+def _is_floor(curves: dict[int, list[Point]]) -> bool:
+    """Runs at one lr that moved no backbone weight (the frozen backbone: its lr trains the heads)."""
+    points = [point for points in curves.values() for point in points]
+    return bool(points) and len({p.lr for p in points}) == 1 and all(p.fraction_changed == 0 for p in points)
+
+
+def _against_floor(treated: dict[int, list[Point]], floor: dict[int, list[Point]]) -> list[AtEqualLr]:
+    """Each lr of the treated curve against the floor's run on the same seed."""
+    floor_at = {seed: [replace(points[0], lr=point.lr) for point in treated.get(seed, [])]
+                for seed, points in floor.items()}
+    return _at_equal_lrs(treated, floor_at, FLOOR_METRICS)
+
+
+def _at_equal_lrs(treated: dict[int, list[Point]], control: dict[int, list[Point]],
+                  metrics: tuple[str, ...] = EQUAL_LR_METRICS) -> list[AtEqualLr]:
     """Treated minus control at each lr of both curves, over the seeds that ran it on both sides."""
     def at(curves):
         return {(point.lr, seed): point for seed, points in curves.items() for point in points}
@@ -216,8 +239,11 @@ def _at_equal_lrs(treated: dict[int, list], control: dict[int, list]) -> list[At
         pairs = [(treated[key], control[key]) for key in sorted(set(treated) & set(control)) if key[0] == lr]
         if not pairs:
             continue
-        differences = {metric: mean_interval([getattr(t, metric) - getattr(c, metric) for t, c in pairs])
-                       for metric in EQUAL_LR_METRICS}
+        differences = {}
+        for metric in metrics:
+            values = [(getattr(t, metric), getattr(c, metric)) for t, c in pairs]
+            differences[metric] = (None if any(None in both for both in values)  # a one-task stream: no old tasks
+                                   else mean_interval([a - b for a, b in values]))
         changed = tuple(_mean([getattr(pair[side], "fraction_changed") for pair in pairs]) for side in (0, 1))
         rows.append(AtEqualLr(lr, differences, changed))
     return rows

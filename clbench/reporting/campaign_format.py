@@ -30,8 +30,8 @@ def markdown(analysis: Analysis, title: str) -> str:
              f"Cost, the records' wall times summed: {analysis.run_hours:.2f} h for the {analysis.complete} runs and "
              f"{analysis.trial_hours:.2f} h for the {analysis.trials} tuning trials (runs that ran side by side "
              "overlap).", ""]
-    for contrast in dict.fromkeys(c.contrast for c in analysis.cells):
-        rows = [c for c in analysis.cells if c.contrast is contrast]
+    for contrast in dict.fromkeys(c.contrast for c in analysis.cells if not c.floor):  # floors: their own table
+        rows = [c for c in analysis.cells if c.contrast is contrast and not c.floor]
         paired = any(c.comparisons["forgetting"] for c in rows)  # else no reported run: the curves' columns alone
         lines += [f"### {contrast.name}", "",
                   "| stream | backbone | norm stats | "
@@ -41,7 +41,7 @@ def markdown(analysis: Analysis, title: str) -> str:
                   "|---|---|---|" + "---|" * (7 * paired + 1) + "---|---|" * len(MEASURES)]
         lines += [_cell_row(c, paired) for c in rows]
         lines.append("")
-    lines += _by_cell_lines(analysis) + _equal_lr_lines(analysis)
+    lines += _by_cell_lines(analysis) + _equal_lr_lines(analysis) + _floor_lines(analysis)
     if analysis.pooled:
         lines += ["### Pooled over cells", "",
                   "Random effects over the cells' mean differences: Paule-Mandel between-cell variance τ², "
@@ -56,7 +56,7 @@ def markdown(analysis: Analysis, title: str) -> str:
 
 def _equal_lr_lines(analysis: Analysis) -> list[str]:
     """Each contrast at every lr both sides' curves ran: where the control differs in one thing only."""
-    shown = [(c, row) for c in analysis.cells for row in c.at_equal_lr]
+    shown = [(c, row) for c in analysis.cells if not c.floor for row in c.at_equal_lr]
     if not shown:
         return []
     lines = ["### At equal learning rate", "",
@@ -70,6 +70,27 @@ def _equal_lr_lines(analysis: Analysis) -> list[str]:
         lines.append(f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {c.contrast.name} | {row.lr:g} | "
                      f"{row.differences['forgetting'].n} | "
                      + " | ".join(_interval(row.differences[m]) for m in ("plasticity", "forgetting", "acc"))
+                     + f" | {changed} |")
+    return lines + [""]
+
+
+def _floor_lines(analysis: Analysis) -> list[str]:
+    """What each lr of a curve gains over the floor, the frozen backbone, on the same seeds."""
+    shown = [(c, row) for c in analysis.cells if c.floor for row in c.at_equal_lr]
+    if not shown:
+        return []
+    lines = ["### Against the frozen backbone", "",
+             "Each lr of a curve against the floor: the control that moved no backbone weight (the frozen backbone, "
+             "its heads trained at its one lr), on the same seeds, so on the same data: the mean of the per-seed "
+             "differences with its 95% t-interval. Old-task accuracy: the final accuracy on the tasks before the last. "
+             "Not Holm-corrected: read the intervals.", "",
+             "| stream | backbone | norm stats | contrast | lr | seeds | Δ plasticity | Δ forgetting | Δ acc | "
+             "Δ final old-task accuracy | weights changed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c, row in shown:
+        changed = "–" if row.changed[0] is None else f"{100 * row.changed[0]:.1f}%"
+        lines.append(f"| {c.cell.stream} | {c.cell.backbone} | {c.cell.norm} | {c.contrast.name} | {row.lr:g} | "
+                     f"{row.differences['plasticity'].n} | "
+                     + " | ".join(_interval(row.differences[m]) for m in ("plasticity", "forgetting", "acc", "old_acc"))
                      + f" | {changed} |")
     return lines + [""]
 
@@ -225,7 +246,7 @@ def as_json(analysis: Analysis) -> str:
                        "seeds": list(m.seeds), "per_seed": list(m.per_seed),
                        "t": None if m.t is None else estimate_data(m.t), "t_p": m.t_p}
                        for name, m in c.matched.items()},
-                   "unmatched": c.unmatched,
+                   "unmatched": c.unmatched, "floor": c.floor,
                    "at_equal_lr": [{"lr": row.lr, "fraction_changed": {"treated": row.changed[0], "control": row.changed[1]},
                                     **{metric: estimate_data(e) for metric, e in row.differences.items()}}
                                    for row in c.at_equal_lr]}

@@ -86,6 +86,12 @@ def drawn_curves(trials: list[dict]) -> list[CurveGroup]:
     return lr_curves(trials, min_points=2)
 
 
+def top_index(values: list[float], last_of_equals: bool = False) -> int:
+    """Where an lr curve (its values by ascending lr) tops out: the lrs up to it are the curve's rising
+    branch, past it a run stops learning for another reason. Of equal values the first, or the last."""
+    return max(range(len(values)), key=lambda i: (values[i], i if last_of_equals else -i))
+
+
 def lr_curves(records: list[dict], min_points: int = 3) -> list[CurveGroup]:
     """Completed runs with one lr for every task, grouped into curves: a strategy's runs of one seed
     that differ in nothing but the lr form its curve for that seed (at least `min_points` points)."""

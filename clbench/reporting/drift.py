@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from scipy import stats
 
 from clbench.records import curve_settings, strategy_label
+from clbench.reporting.curves import top_index
 
 MEASURES = ("drift_l2", "fraction_changed", "output_kl")
 _Z = 1.959963984540054  # the normal's 97.5% quantile
@@ -54,8 +55,8 @@ def rising_branch(runs: list[dict]) -> list[dict]:
     kept = []
     for curve in curves.values():
         curve.sort(key=lambda r: r["config"]["lr"][0])
-        peak = max(range(len(curve)), key=lambda i: curve[i]["metrics"].get("plasticity") or float("-inf"))
-        kept += curve[:peak + 1]
+        plasticity = [r["metrics"].get("plasticity") for r in curve]
+        kept += curve[:top_index([float("-inf") if p is None else p for p in plasticity]) + 1]
     return kept
 
 

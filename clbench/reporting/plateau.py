@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from clbench.reporting.curves import CurveGroup, Point
+from clbench.reporting.curves import CurveGroup, Point, top_index
 
 PLATEAU_GAIN = 1.0
 
@@ -46,9 +46,10 @@ def plateaus(groups: list[CurveGroup]) -> list[Plateau]:
     for group in groups:
         for strategy, by_seed in sorted(group.curves.items()):
             points = [point for points in by_seed.values() for point in points]
-            plasticity = _means(points, lambda point: point.plasticity)
-            top = max(plasticity.values())
-            peak_lr = max(lr for lr, mean in plasticity.items() if mean == top)
+            plasticity = dict(sorted(_means(points, lambda point: point.plasticity).items()))
+            # a tie at the top reads the gains of every lr there: a plateau, where a run learns as much
+            peak_lr = list(plasticity)[top_index(list(plasticity.values()), last_of_equals=True)]
+            top = plasticity[peak_lr]
             by_lr: dict[float, list[tuple]] = defaultdict(list)
             for point in points:
                 if point.lr <= peak_lr and any(g is not None for g in point.last_epoch_gains):
@@ -57,9 +58,9 @@ def plateaus(groups: list[CurveGroup]) -> list[Plateau]:
             seeds = min(len(runs) for runs in by_lr.values()) if by_lr else len(by_seed)
             changed = [point.fraction_changed for point in points
                        if point.lr == peak_lr and point.fraction_changed is not None]
-            rows.append(Plateau(group, strategy, peak_lr, top, dict(sorted(plasticity.items())), gains, seeds,
+            rows.append(Plateau(group, strategy, peak_lr, top, plasticity, gains, seeds,
                                 sum(changed) / len(changed) if changed else None,
-                                {lr: sum(point.lr == lr for point in points) for lr in sorted(plasticity)}))
+                                {lr: sum(point.lr == lr for point in points) for lr in plasticity}))
     return rows
 
 

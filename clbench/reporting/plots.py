@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 from clbench.assignments import value_text  # noqa: E402
 from clbench.atomic import write_bytes_atomically  # noqa: E402
 from clbench.records import file_stem  # noqa: E402
-from clbench.reporting.curves import CurveGroup, Point, figure_stems  # noqa: E402
+from clbench.reporting.curves import CurveGroup, Point, figure_stems, top_index  # noqa: E402
 from clbench.reporting.leaderboard import Row, Table  # noqa: E402
 from clbench.reporting.stats import Estimate, mean_interval  # noqa: E402
 
@@ -277,8 +277,7 @@ def _rising_branches_low(curves: list[tuple[list[float], list[Estimate], list[Es
     point into a corner; None when no point lies left of them."""
     if not curves:
         return None
-    rising = [x.mean for lrs, xs, _ in curves
-              for lr, x in zip(lrs, xs) if lr <= lrs[max(range(len(xs)), key=lambda i: xs[i].mean)]]
+    rising = [x.mean for lrs, xs, _ in curves for x in xs[:top_index([x.mean for x in xs]) + 1]]
     low = min(rising)
     return low if any(x.mean < low for _, xs, _ in curves for x in xs) else None
 
