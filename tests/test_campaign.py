@@ -264,6 +264,16 @@ def test_the_report_names_what_is_missing_and_the_command_line_writes_it(tmp_pat
     assert_one_line_error(bad, "bad.toml:1: contrasts must be a list", "contrasts = [")
 
 
+def test_a_sweep_whose_runs_are_lr_curve_trials_counts_them_among_the_trials(tmp_path):
+    from clbench.sweeps.analysis import analyze_sweep
+
+    sweep, runs = write_records(tmp_path, {"fashionmnist_mnist": -4.0, "split_fashionmnist": -6.0}, seeds=(0, 1, 2))
+    result, trials = analyze_sweep(sweep, tmp_path / "none", tmp_path / "runs")  # `clbench sweep --results tuning`
+    assert result.complete == 0 and result.complete_as_trials == 24 == len(trials) and result.planned == len(runs)
+    assert markdown(result, "Test").splitlines()[2].startswith(
+        f"24 of the sweep's {len(runs)} runs completed, as lr-curve trials; 24 trials of its settings drew the lr curves.")
+
+
 @pytest.mark.parametrize("settings, norm", [({"freeze_norm_stats": True}, "frozen"), ({"freeze_norm_stats": False}, "updated"),
                                             ({"freeze_norm_stats": False, "max_tokens": 128}, "none")])
 def test_a_cells_norm_statistics_are_none_on_a_text_stream(settings, norm):

@@ -113,6 +113,7 @@ class Analysis:
     pooled: list[Pooled]
     complete: int  # records of the sweep found completed
     planned: int
+    complete_as_trials: int  # of the planned runs, those completed among the trials (a sweep of lr curves)
     run_hours: float  # the completed runs' wall times, summed
     trials: int  # the sweep's tuning trials
     trial_hours: float
@@ -122,9 +123,10 @@ class Analysis:
 
 
 def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: list[Contrast],
-            defaults_of: Callable[[str], dict | None] = lambda label: None) -> Analysis:
+            defaults_of: Callable[[str], dict | None] = lambda label: None, complete_as_trials: int = 0) -> Analysis:
     """records: the sweep's completed reported runs; trials: its completed tuning trials (the lr
-    curves); defaults_of(label): a strategy's default settings, which pick the variant a bare side means."""
+    curves); defaults_of(label): a strategy's default settings, which pick the variant a bare side
+    means; complete_as_trials: how many of the planned runs completed among the trials."""
     by_cell: dict[str, tuple[Cell, list[dict], list[dict]]] = {}
     for kind, items in ((1, records), (2, trials)):
         for record in items:
@@ -144,7 +146,8 @@ def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: li
     results.sort(key=lambda c: (order[c.contrast.name], c.cell.norm, c.cell.stream, c.cell.backbone))
     drift = [(cell, tracking(rising_branch(cell_records + cell_trials))) for cell, cell_records, cell_trials in by_cell.values()]
     drift.sort(key=lambda item: (item[0].norm, item[0].stream, item[0].backbone))
-    return Analysis(results, _pooled(results, contrasts), len(records), planned, _hours(records), len(trials),
+    return Analysis(results, _pooled(results, contrasts), len(records), planned, complete_as_trials, _hours(records),
+                    len(trials),
                     _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]),
                     plateaus(lr_curves(trials, min_points=1)))  # a curve's first points already say how far it learned
 

@@ -14,8 +14,7 @@ from clbench.reporting.stats import Estimate
 
 def markdown(analysis: Analysis, title: str) -> str:
     lines = [f"## {title}", "",
-             f"{analysis.complete} of {analysis.planned} runs of the sweep completed; {analysis.trials} of its tuning "
-             "trials drew the lr curves. Differences are treated minus control. On the reported runs: over the seeds "
+             _progress(analysis) + " Differences are treated minus control. On the reported runs: over the seeds "
              "both ran (mean [95% t-interval]); p: paired t-test, Holm-corrected over every cell and contrast of the "
              "metric, and the exact sign-flip permutation test (perm.). Plasticity: accuracy on each task right after "
              "learning it; final: accuracy on each task at the end. Matched, on the tuning curves averaged over their "
@@ -52,6 +51,14 @@ def markdown(analysis: Analysis, title: str) -> str:
         lines += [_pooled_row(p) for p in analysis.pooled]
         lines.append("")
     return "\n".join(lines + _drift_lines(analysis) + _plateau_lines(analysis))
+
+
+def _progress(analysis: Analysis) -> str:
+    if analysis.complete_as_trials and not analysis.complete:  # the sweep draws lr curves: its runs are trials
+        return (f"{analysis.complete_as_trials} of the sweep's {analysis.planned} runs completed, as lr-curve trials; "
+                f"{analysis.trials} trials of its settings drew the lr curves.")
+    return (f"{analysis.complete} of {analysis.planned} runs of the sweep completed; {analysis.trials} of its tuning "
+            "trials drew the lr curves.")
 
 
 def _equal_lr_lines(analysis: Analysis) -> list[str]:
@@ -231,7 +238,7 @@ def _pooled_row(p: Pooled) -> str:
 
 def as_json(analysis: Analysis) -> str:
     return json.dumps({
-        "complete": analysis.complete, "planned": analysis.planned,
+        "complete": analysis.complete, "planned": analysis.planned, "complete_as_trials": analysis.complete_as_trials,
         "cost": {"run_hours": analysis.run_hours, "trials": analysis.trials, "trial_hours": analysis.trial_hours},
         "cells": [{"contrast": c.contrast.name, "stream": c.cell.stream, "backbone": c.cell.backbone,
                    "norm_stats": c.cell.norm, "settings": c.cell.settings,

@@ -32,7 +32,8 @@ def analyze_sweep(file: Path, results: Path, trials_dir: Path,
         raise UsageError(f"no completed records or tuning trials of {file} in {results} or {trials_dir}; "
                          f"run clbench tune --sweep {file} or clbench sweep {file} first, or pass "
                          "--results DIR and --trials DIR")
-    return analyze(records, len(planned), trials, contrasts, _strategy_defaults), trials
+    as_trials = sum(completed_record(trials_dir / run.record.name) is not None for run in planned)
+    return analyze(records, len(planned), trials, contrasts, _strategy_defaults, as_trials), trials
 
 
 def _contrasts(file: Path, texts: list[str] | None, planned) -> list:
