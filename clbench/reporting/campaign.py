@@ -147,8 +147,7 @@ def analyze(records: list[dict], planned: int, trials: list[dict], contrasts: li
     drift = [(cell, tracking(rising_branch(cell_records + cell_trials))) for cell, cell_records, cell_trials in by_cell.values()]
     drift.sort(key=lambda item: (item[0].norm, item[0].stream, item[0].backbone))
     return Analysis(results, _pooled(results, contrasts), len(records), planned, complete_as_trials, _hours(records),
-                    len(trials),
-                    _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]),
+                    len(trials), _hours(trials), drift, pooled_tracking([by_measure for _, by_measure in drift]),
                     plateaus(lr_curves(trials, min_points=1)))  # a curve's first points already say how far it learned
 
 
