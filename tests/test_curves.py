@@ -160,3 +160,27 @@ def test_figures_of_curves_that_share_stream_backbone_and_norm_statistics_are_na
             for e in (3, 30)]  # three settings tell them apart: a hash of each group's settings names it
     stems = [stem for stem, _ in figure_stems("", many)]
     assert len(set(stems)) == 2 and all(stem.startswith("s__b__freeze_norm_stats-True__settings-") for stem in stems)
+
+
+def test_the_frozen_backbone_is_drawn_as_the_floor_beside_the_curves(tmp_path):
+    from clbench.reporting.curves import drawn_curves
+    from clbench.reporting.plots import plot_curves
+
+    records = [curve_record("adamw", seed, lr, 80.0 + 10 * lr, 10.0) for seed in (0, 1) for lr in (1e-4, 1e-3)]
+    for seed in (0, 1):
+        records.append(curve_record("frozen", seed, 1e-2, 75.0, 0.0))
+        records[-1]["metrics"]["fraction_changed"] = 0.0  # heads only: no backbone weight moved
+        records.append(curve_record("nanoadam", seed, 1e-3, 78.0, 3.0))
+        records[-1]["metrics"]["fraction_changed"] = 0.03  # one lr so far, but it moved weights: not a floor
+    (group,) = drawn_curves(records)
+    assert set(group.curves) == {"adamw"} and set(group.floors) == {"frozen"}
+    assert [p.plasticity for points in group.floors["frozen"].values() for p in points] == [75.0, 75.0]
+    assert lr_curves(records, min_points=2)[0].floors == {}  # only drawn figures ask for the floor
+    paths = plot_curves([group], [], tmp_path)
+    assert sorted(p.name.rsplit("__", 1)[1] for p in paths) == ["lr_sensitivity.png", "plasticity_forgetting.png"]
+    from clbench.reporting.plots import _plasticity_forgetting
+
+    figure, caption = _plasticity_forgetting(group, {}, {"adamw": "C0", "frozen": "C1"})
+    for ax in figure.axes:  # both planes: forgetting by plasticity, old-task by new-task accuracy
+        assert "frozen (2 seeds): the floor" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert caption.endswith("diamond: the floor, the frozen backbone")

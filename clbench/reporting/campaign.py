@@ -35,7 +35,7 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from clbench.reporting.contrasts import Contrast, side_records
-from clbench.reporting.curves import CurveGroup, Point, lr_curves, point_of
+from clbench.reporting.curves import CurveGroup, Point, is_floor, lr_curves, point_of
 from clbench.reporting.drift import PooledTracking, Tracking, pooled_tracking, rising_branch, tracking
 from clbench.reporting.leaderboard import RUN_SETTINGS
 from clbench.reporting.matched import MEASURES, MatchedDifference, matched_difference, unmatched_reason
@@ -205,7 +205,7 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], c
         final = tuple([sum(r["accuracy_matrix"][-1][j] for r in side) / len(side)
                        for j in range(len(side[0]["accuracy_matrix"][-1]))] for side in sides)
     curves = (_curves(treated_trials), _curves(control_trials))
-    if _is_floor(curves[1]):
+    if is_floor([point for points in curves[1].values() for point in points]):
         return CellContrast(cell, contrast, comparisons, plasticity, final, {m.name: None for m in MEASURES}, {},
                             _against_floor(*curves), floor=True)
     matched = {measure.name: matched_difference(*curves, measure) for measure in MEASURES}
@@ -214,12 +214,6 @@ def _cell_contrast(cell: Cell, contrast: Contrast, treated: tuple[list, list], c
                  if matched[measure.name] is None and (why := unmatched_reason(*curves, measure, names))}
     return CellContrast(cell, contrast, comparisons, plasticity, final, matched, unmatched,
                         _at_equal_lrs(*curves))
-
-
-def _is_floor(curves: dict[int, list[Point]]) -> bool:
-    """Runs at one lr that moved no backbone weight (the frozen backbone: its lr trains the heads)."""
-    points = [point for points in curves.values() for point in points]
-    return bool(points) and len({p.lr for p in points}) == 1 and all(p.fraction_changed == 0 for p in points)
 
 
 def _against_floor(treated: dict[int, list[Point]], floor: dict[int, list[Point]]) -> list[AtEqualLr]:

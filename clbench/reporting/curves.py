@@ -45,6 +45,8 @@ class CurveGroup:
     settings: dict
     curves: dict[str, dict[int, list[Point]]] = field(default_factory=lambda: defaultdict(dict))
     records: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    # {strategy: {seed: its one run}} of the runs that moved no backbone weight (lr_curves(floors=True))
+    floors: dict[str, dict[int, list[Point]]] = field(default_factory=lambda: defaultdict(dict))
 
     def title(self) -> str:
         return f"{self.stream} · {self.backbone}"
@@ -82,8 +84,13 @@ def curve_groups(folder: Path, stream: str | None) -> tuple[list[CurveGroup], li
 
 def drawn_curves(trials: list[dict]) -> list[CurveGroup]:
     """The lr curves a campaign's figures draw: those of 2 lrs and more, as the matched measures read
-    them (a sweep cut before its third lr still gets its figures)."""
-    return lr_curves(trials, min_points=2)
+    them (a sweep cut before its third lr still gets its figures), and the floor beside them."""
+    return lr_curves(trials, min_points=2, floors=True)
+
+
+def is_floor(points: list[Point]) -> bool:
+    """Runs at one lr that moved no backbone weight: the frozen backbone, whose lr trains its heads."""
+    return bool(points) and len({p.lr for p in points}) == 1 and all(p.fraction_changed == 0 for p in points)
 
 
 def top_index(values: list[float], last_of_equals: bool = False) -> int:
@@ -92,9 +99,10 @@ def top_index(values: list[float], last_of_equals: bool = False) -> int:
     return max(range(len(values)), key=lambda i: (values[i], i if last_of_equals else -i))
 
 
-def lr_curves(records: list[dict], min_points: int = 3) -> list[CurveGroup]:
+def lr_curves(records: list[dict], min_points: int = 3, floors: bool = False) -> list[CurveGroup]:
     """Completed runs with one lr for every task, grouped into curves: a strategy's runs of one seed
-    that differ in nothing but the lr form its curve for that seed (at least `min_points` points)."""
+    that differ in nothing but the lr form its curve for that seed (at least `min_points` points).
+    With `floors`, a seed's single run that moved no backbone weight goes to the group's floors."""
     groups: dict[tuple, CurveGroup] = {}
     by_curve: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
@@ -108,10 +116,13 @@ def lr_curves(records: list[dict], min_points: int = 3) -> list[CurveGroup]:
         by_curve[key, strategy_label(record), rest, record["seed"]].append(record)
     names = _variant_names({(key, strategy, rest) for key, strategy, rest, _ in by_curve})
     for (key, strategy, rest, seed), runs in by_curve.items():
+        name = names[key, strategy, rest]
+        points = sorted((point_of(r) for r in runs), key=lambda p: p.lr)
         if len(runs) >= min_points:
-            name = names[key, strategy, rest]
-            groups[key].curves[name][seed] = sorted((point_of(r) for r in runs), key=lambda p: p.lr)
+            groups[key].curves[name][seed] = points
             groups[key].records[name] += runs
+        elif floors and len(runs) == 1 and is_floor(points):
+            groups[key].floors[name][seed] = points
     return [group for group in groups.values() if group.curves]
 
 

@@ -164,7 +164,8 @@ def plot_curves(groups: list[CurveGroup], tables: list[Table], out_dir: Path, pr
     for group, (stem, telling) in zip(groups, named):
         title = " · ".join([group.title(), *(f"{key}={value_text(value)}" for key, value in telling.items())])
         tuned = _tuned_rows(group, tables)
-        colours = {strategy: plt.get_cmap("tab10")(i % 10) for i, strategy in enumerate(sorted(group.curves))}
+        colours = {strategy: plt.get_cmap("tab10")(i % 10)
+                   for i, strategy in enumerate(sorted({*group.curves, *group.floors}))}
         for name, draw in (("lr_sensitivity", _lr_sensitivity), ("plasticity_forgetting", _plasticity_forgetting)):
             figure, caption = draw(group, tuned, colours)
             figure.suptitle(f"{title}\n{caption}", fontsize=10)
@@ -205,13 +206,18 @@ def _lr_sensitivity(group: CurveGroup, tuned: dict[str, Row], colours):
                         color=colours[strategy], label=_curve_label(strategy, seeds))
             if strategy in tuned:
                 ax.axvline(tuned[strategy].config["lr"][0], color=colours[strategy], ls=":", lw=1)
+        for strategy, seeds in sorted(group.floors.items()):
+            if (values := [v for points in seeds.values() for point in points if (v := value(point)) is not None]):
+                ax.axhline(sum(values) / len(values), color=colours[strategy], ls="--", lw=1,
+                           label=f"{_curve_label(strategy, seeds)}: the floor")
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return figure, ("mean and 95% interval over seeds where there are several; dotted: the tuned lr "
-                    "(chosen on validation accuracy)")
+                    "(chosen on validation accuracy)" + ("; dashed: the floor, the frozen backbone's mean at its "
+                                                         "heads' lr" if group.floors else ""))
 
 
 def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
@@ -224,13 +230,13 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
               (right, lambda p: p.new_acc, lambda p: p.old_acc, None, None))
     zooms = []
     for ax, x_of, y_of, x_metric, y_metric in panels:
-        curves = {}
-        for strategy, seeds in sorted(group.curves.items()):
-            lrs, xs = _by_lr(seeds, x_of)
-            ys = _by_lr(seeds, y_of)[1]
-            if xs and len(xs) == len(ys):
-                curves[strategy] = lrs, xs, ys
-        low = _rising_branches_low(list(curves.values()))
+        curves, floors = ({strategy: plane for strategy, seeds in sorted(drawn.items())
+                           if (plane := _plane(seeds, x_of, y_of))} for drawn in (group.curves, group.floors))
+        low = _rising_branches_low([*curves.values(), *floors.values()])
+        for strategy, (_, xs, ys) in floors.items():
+            ax.errorbar([x.mean for x in xs], [y.mean for y in ys], xerr=_error_bars(xs), yerr=_error_bars(ys),
+                        marker="D", ms=6, capsize=2, elinewidth=0.8, ls="none", color=colours[strategy],
+                        label=f"{_curve_label(strategy, group.floors[strategy])}: the floor")
         for strategy, (lrs, xs, ys) in curves.items():
             shown = [i for i, x in enumerate(xs) if low is None or x.mean >= low]
             ax.plot([x.mean for x in xs], [y.mean for y in ys], marker="o", ms=3, color=colours[strategy],
@@ -248,7 +254,7 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
                 ax.plot([x], [y], marker="*", ms=14, color=colours[strategy], mec="black")
         if len(curves) >= 2:
             ax.axvline(min(max(x.mean for x in xs) for _, xs, _ in curves.values()), color="grey", ls="--", lw=1)
-        zooms.append((ax, list(curves.values()), low))
+        zooms.append((ax, [*curves.values(), *floors.values()], low))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     matched = matched_plasticity(group)
@@ -264,7 +270,14 @@ def _plasticity_forgetting(group: CurveGroup, tuned: dict[str, Row], colours):
     return figure, ("each strategy's lr grid (labels: lr): mean over seeds and 95% interval in both directions; stars: "
                     "its tuned runs' mean;\ndashed: the most every seed-mean curve reaches, where clbench analyze "
                     "compares them (and over the range below it both reach); dotted: the highest plasticity every "
-                    "single-seed curve reaches")
+                    "single-seed curve reaches" + ("; diamond: the floor, the frozen backbone" if group.floors else ""))
+
+
+def _plane(seeds: dict[int, list[Point]], x_of, y_of) -> tuple[list[float], list[Estimate], list[Estimate]] | None:
+    """The lrs and, at each, the estimates of x and y over the seeds; None where some lr lacks one."""
+    lrs, xs = _by_lr(seeds, x_of)
+    ys = _by_lr(seeds, y_of)[1]
+    return (lrs, xs, ys) if xs and len(xs) == len(ys) else None
 
 
 def _curve_label(strategy: str, seeds: dict[int, list[Point]]) -> str:
