@@ -290,7 +290,7 @@ def _rising_branches_low(curves: list[tuple[list[float], list[Estimate], list[Es
     point into a corner; None when no point lies left of them."""
     if not curves:
         return None
-    rising = [x.mean for lrs, xs, _ in curves for x in xs[:top_index([x.mean for x in xs]) + 1]]
+    rising = [x.mean for _, xs, _ in curves for x in xs[:top_index([estimate.mean for estimate in xs]) + 1]]
     low = min(rising)
     return low if any(x.mean < low for _, xs, _ in curves for x in xs) else None
 
