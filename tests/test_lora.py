@@ -10,10 +10,11 @@ import torch
 
 from clbench.config import resolve_config
 from clbench.data.datasets import DataSource
-from clbench.errors import UsageError
 from clbench.registry import get_stream, strategies
 from clbench.training.backbones import create_backbone
+from clbench.training.checkpoints import Checkpointing, load_checkpoint
 from clbench.training.engine import RunRequest, run_experiment
+from method_runs import method_run, stable, tiny_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.lora_parameters import nanoadam_selected  # noqa: E402
@@ -22,7 +23,7 @@ from benchmarks.lora_parameters import nanoadam_selected  # noqa: E402
 def inject(backbone, **settings):
     config = {**strategies()["lora"].defaults, **settings}
     plugin = strategies()["lora"].make_callbacks(config)[0]
-    template = types.SimpleNamespace(model=types.SimpleNamespace(backbone=backbone), checkpoints_in_task=False)
+    template = types.SimpleNamespace(model=types.SimpleNamespace(backbone=backbone))
     plugin.after_train_dataset_adaptation(template)
     return plugin, template
 
@@ -68,11 +69,37 @@ def test_after_a_task_the_change_is_merged_of_low_rank_and_the_backbone_is_as_be
         assert torch.equal(after[name], before[name]), name
 
 
-def test_lora_refuses_checkpoints_inside_a_task():
-    plugin = strategies()["lora"].make_callbacks(strategies()["lora"].defaults)[0]
-    template = types.SimpleNamespace(model=types.SimpleNamespace(backbone=tiny_backbone()), checkpoints_in_task=True)
-    with pytest.raises(UsageError, match="checkpoint-every"):
-        plugin.after_train_dataset_adaptation(template)
+def test_inside_a_task_the_model_state_holds_the_backbones_own_weights_and_the_callback_the_adapters():
+    backbone = tiny_backbone()
+    own = {name: tensor.clone() for name, tensor in backbone.state_dict().items()}
+    plugin, template = inject(backbone, rank=2)
+    with torch.no_grad():
+        backbone[0].base_layer.weight.add_(1.0)  # the base weights as a task would leave them unmerged
+        backbone[0].lora_B["default"].weight.add_(0.5)  # and adapters that have trained (B starts at 0)
+    state = backbone.state_dict()
+    assert state.keys() == own.keys()
+    assert torch.equal(state["0.weight"], own["0.weight"] + 1.0)
+    adapters = plugin.state_dict()["adapters"]
+    assert adapters.keys() == {f"{layer}.lora_{side}.default.weight" for layer in ("0", "5") for side in "AB"}
+
+    resumed, fresh = strategies()["lora"].make_callbacks(strategies()["lora"].defaults | {"rank": 2})[0], tiny_backbone()
+    fresh.load_state_dict(state)
+    resumed.load_state_dict({"adapters": adapters}, fresh)
+    torch.manual_seed(1)  # fresh adapters would differ
+    resumed.after_train_dataset_adaptation(types.SimpleNamespace(model=types.SimpleNamespace(backbone=fresh)))
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(fresh(x), backbone(x))
+    plugin.after_training_exp(template)
+    assert plugin.state_dict() == {"adapters": None} and backbone.state_dict().keys() == own.keys()
+
+
+def test_a_lora_run_resumed_inside_a_task_gives_the_uninterrupted_record(tmp_path):
+    weights = tiny_weights(tmp_path)
+    kept = Checkpointing(tmp_path / "run.pt", every_steps=3, keep=True)
+    whole = method_run(weights, "lora", "batch_size=8", checkpointing=kept)
+    assert kept.path.exists() and load_checkpoint(kept.path)["in_task"] is not None
+    resumed = method_run(weights, "lora", "batch_size=8", checkpointing=kept)
+    assert whole["status"] == "completed" and stable(resumed) == stable(whole)
 
 
 def test_a_lora_run_completes_and_moves_only_the_adapted_layers():

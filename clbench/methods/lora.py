@@ -4,9 +4,10 @@ it (strategies/lora.py says which layers and what rank)."""
 import re
 
 from avalanche.training.plugins import SupervisedPlugin
+import torch
 from torch import nn
 
-from clbench.errors import UsageError
+from clbench.methods.state import model_device
 from clbench.quiet import import_quietly
 
 
@@ -39,25 +40,67 @@ def lora_config(backbone: nn.Module, config: dict):
 
 
 class LoraAdapters(SupervisedPlugin):
-    """Fresh adapters before each task's optimizer is built; merged into the weights after the task."""
+    """Fresh adapters before each task's optimizer is built; merged into the weights after the task.
+
+    Inside a task the model's state_dict() holds the backbone's own weights (the adapted layers' base
+    weights under their own names) and this callback's state the adapters, so that a checkpoint
+    written inside a task loads into a fresh model, and the resumed task's adapters start from it."""
 
     def __init__(self, config: dict):
         super().__init__()
         self.config = config
         self.tuner = None
         self.trainable: dict[str, bool] = {}
+        self.resumed_adapters: dict[str, torch.Tensor] | None = None
+        self._own_names_hook = None
 
     def after_train_dataset_adaptation(self, strategy, **kwargs):  # comes before the optimizer is built
-        if strategy.checkpoints_in_task:
-            raise UsageError("strategy lora cannot continue from a checkpoint inside a task (its adapters are not part "
-                             "of the model's saved state); run it without --checkpoint-every")
         backbone = strategy.model.backbone
         self.trainable = {name: p.requires_grad for name, p in backbone.named_parameters()}
         peft = import_quietly("peft", "peft")
         self.tuner = peft.LoraModel(backbone, lora_config(backbone, self.config), "default")
+        self._own_names_hook = backbone.register_state_dict_post_hook(_without_adapters)
+        if self.resumed_adapters is not None:
+            _load_adapters(backbone, self.resumed_adapters)
+            self.resumed_adapters = None
 
     def after_training_exp(self, strategy, **kwargs):
+        self._own_names_hook.remove()
         self.tuner.merge_and_unload()  # in place: the backbone's layers get their base layers back
         self.tuner = None
         for name, p in strategy.model.backbone.named_parameters():
             p.requires_grad_(self.trainable[name])
+
+    def state_dict(self) -> dict:
+        if self.tuner is None:
+            return {"adapters": None}
+        return {"adapters": {name: p.detach() for name, p in self.tuner.model.named_parameters() if _is_adapter(name)}}
+
+    def load_state_dict(self, state: dict, model) -> None:
+        device = model_device(model)
+        adapters = state["adapters"]
+        self.resumed_adapters = None if adapters is None else {n: t.to(device) for n, t in adapters.items()}
+
+
+def _is_adapter(name: str) -> bool:
+    return any(part.startswith("lora_") for part in name.split("."))
+
+
+def _without_adapters(module, state_dict, prefix, local_metadata) -> None:
+    """The adapted layers' entries under the names they have without adapters: base_layer's weights
+    as the layer's own, the adapters left out (they are the callback's state)."""
+    for key in [key for key in state_dict if key.startswith(prefix)]:
+        parts = key[len(prefix):].split(".")
+        if _is_adapter(key[len(prefix):]):
+            del state_dict[key]
+        elif "base_layer" in parts:
+            state_dict[prefix + ".".join(part for part in parts if part != "base_layer")] = state_dict.pop(key)
+
+
+def _load_adapters(backbone: nn.Module, adapters: dict[str, torch.Tensor]) -> None:
+    own = {name: p for name, p in backbone.named_parameters() if _is_adapter(name)}
+    if own.keys() != adapters.keys():
+        raise RuntimeError("the checkpoint's LoRA adapters do not match the layers adapted now")
+    with torch.no_grad():
+        for name, p in own.items():
+            p.copy_(adapters[name])

@@ -88,11 +88,6 @@ class TaskIncrementalTemplate(SupervisedTemplate):
             next(p for p in self.plugins if isinstance(p, DivergenceCheck)).check(self)  # no diverged checkpoint
             self._on_checkpoint(self.in_task_state())
 
-    @property
-    def checkpoints_in_task(self) -> bool:
-        """Whether checkpoints are written inside tasks (from which a run can continue mid-task)."""
-        return bool(self._checkpoint_every)
-
     def checkpoint_every(self, steps: int, on_checkpoint) -> None:
         """Calls on_checkpoint(in_task_state()) after every `steps` training steps of a task."""
         self._checkpoint_every, self._on_checkpoint = steps, on_checkpoint
