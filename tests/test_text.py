@@ -247,11 +247,12 @@ def test_nanoadam_on_text_changes_far_fewer_weights_than_adamw(tiny_bert):
     assert 0 < nano < adamw / 2  # most of a tiny BERT is its embedding table, whose unseen rows never move
 
 
-def test_a_resumed_text_run_gives_the_uninterrupted_record(tiny_bert, tmp_path):
+@pytest.mark.parametrize("name", ["nanoadam", "lora"])  # lora: adapters inside the checkpointed task
+def test_a_resumed_text_run_gives_the_uninterrupted_record(tiny_bert, tmp_path, name):
     kept = Checkpointing(tmp_path / "run.pt", every_steps=1, keep=True)
-    whole = text_run(tiny_bert, "nanoadam", "batch_size=8", checkpointing=kept)
+    whole = text_run(tiny_bert, name, "batch_size=8", checkpointing=kept)
     assert kept.path.exists()
-    resumed = text_run(tiny_bert, "nanoadam", "batch_size=8", checkpointing=kept)
+    resumed = text_run(tiny_bert, name, "batch_size=8", checkpointing=kept)
     volatile = ("timing", "env")
     assert {k: v for k, v in resumed.items() if k not in volatile} == {k: v for k, v in whole.items() if k not in volatile}
 
