@@ -3,8 +3,8 @@ it (strategies/lora.py says which layers and what rank)."""
 
 import re
 
-from avalanche.training.plugins import SupervisedPlugin
 import torch
+from avalanche.training.plugins import SupervisedPlugin
 from torch import nn
 
 from clbench.methods.state import model_device
@@ -74,7 +74,7 @@ class LoraAdapters(SupervisedPlugin):
     def state_dict(self) -> dict:
         if self.tuner is None:
             return {"adapters": None}
-        return {"adapters": {name: p.detach() for name, p in self.tuner.model.named_parameters() if _is_adapter(name)}}
+        return {"adapters": {name: p.detach() for name, p in _adapters(self.tuner.model).items()}}
 
     def load_state_dict(self, state: dict, model) -> None:
         device = model_device(model)
@@ -86,19 +86,23 @@ def _is_adapter(name: str) -> bool:
     return any(part.startswith("lora_") for part in name.split("."))
 
 
+def _adapters(backbone: nn.Module) -> dict[str, nn.Parameter]:
+    return {name: p for name, p in backbone.named_parameters() if _is_adapter(name)}
+
+
 def _without_adapters(module, state_dict, prefix, local_metadata) -> None:
     """The adapted layers' entries under the names they have without adapters: base_layer's weights
     as the layer's own, the adapters left out (they are the callback's state)."""
     for key in [key for key in state_dict if key.startswith(prefix)]:
-        parts = key[len(prefix):].split(".")
-        if _is_adapter(key[len(prefix):]):
+        name = key[len(prefix):]
+        if _is_adapter(name):
             del state_dict[key]
-        elif "base_layer" in parts:
+        elif "base_layer" in (parts := name.split(".")):
             state_dict[prefix + ".".join(part for part in parts if part != "base_layer")] = state_dict.pop(key)
 
 
 def _load_adapters(backbone: nn.Module, adapters: dict[str, torch.Tensor]) -> None:
-    own = {name: p for name, p in backbone.named_parameters() if _is_adapter(name)}
+    own = _adapters(backbone)
     if own.keys() != adapters.keys():
         raise RuntimeError("the checkpoint's LoRA adapters do not match the layers adapted now")
     with torch.no_grad():
